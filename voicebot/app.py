@@ -1,0 +1,294 @@
+"""Builds and runs a voicebot worker: shared services, HTTP app (health, metrics, media WebSockets), shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from voicebot import metrics
+from voicebot.calls.events import CallEvent
+from voicebot.config import Settings
+from voicebot.llm.client import OpenAIChatAnswerer
+from voicebot.llm.server import EmbeddedLlamaServer
+from voicebot.models import ModelError, resolve
+from voicebot.pipeline import phrases
+from voicebot.pipeline.builder import Services, build_call, greeting_frame
+from voicebot.pipeline.speech_text import to_speech
+from voicebot.stt.whisper import WhisperEngine
+from voicebot.telephony.websocket import Admission, WebSocketCallSession, websocket_router
+from voicebot.tts.engines import EspeakEngine, PiperServerEngine, TTSEngine
+from voicebot.tts.processor import PhraseCache
+
+log = logging.getLogger("voicebot")
+
+
+class StartupError(Exception):
+    """The worker cannot start: one precise message."""
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line, with the call id when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
+               "msg": record.getMessage()}
+        call_id = getattr(record, "call_id", None)
+        if call_id:
+            out["call_id"] = call_id
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "openai", "faster_whisper", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from loguru import logger as loguru_logger  # pipecat logs with loguru
+
+    loguru_logger.remove()
+    loguru_logger.add(sys.stderr, level="WARNING")
+
+
+def choose_tts(settings: Settings) -> TTSEngine:
+    """The TTS engine for these settings (see benchmarks/tts_voices.py for the offline choice)."""
+    s = settings.tts
+    if s.engine == "espeak" or (s.engine == "auto" and s.voice == "embedded"):
+        # No French Piper voice ships on PyPI; espeak-ng French had the best round-trip WER offline.
+        return EspeakEngine(s.espeak_voice, int(165 * s.speaking_rate))
+    model = resolve("tts", settings)
+    english_voice = s.voice == "embedded"  # engine=piper with the offline English voice
+    log_dir = settings.server.data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return PiperServerEngine(model.path, workers=s.workers, length_scale=1.0 / s.speaking_rate,
+                             french_phonemes=english_voice, log_dir=log_dir)
+
+
+@dataclass
+class Worker:
+    """A running worker's shared state."""
+
+    settings: Settings
+    services: Services | None = None
+    llm_server: EmbeddedLlamaServer | None = None
+    admission: Admission | None = None
+    calls: dict[str, WebSocketCallSession] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    ready: bool = False
+
+    async def start(self) -> None:
+        s = self.settings
+        s.server.data_dir.mkdir(parents=True, exist_ok=True)
+        degraded = []
+        try:
+            stt = resolve("stt", s)
+            whisper = await asyncio.to_thread(
+                WhisperEngine, stt.path, device=s.stt.device, compute_type=s.stt.compute_type,
+                language=s.stt.language, beam_size=s.stt.beam_size, cpu_threads=s.stt.cpu_threads,
+                max_parallel=s.stt.max_parallel)
+            if stt.degraded:
+                degraded.append(f"stt: {stt.source} — {stt.notes}")
+            llm = resolve("llm", s)
+            if llm.degraded:
+                degraded.append(f"llm: {llm.source} — {llm.notes}")
+            if s.llm.backend == "embedded":
+                self.llm_server = EmbeddedLlamaServer(
+                    llm.path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
+                    log_file=s.server.data_dir / "logs" / "llama-server.log")
+                (s.server.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+                await self.llm_server.start_async()
+                base_url, model = self.llm_server.base_url, self.llm_server.model_alias
+            else:
+                base_url, model = s.llm.base_url, s.llm.model
+            answerer = OpenAIChatAnswerer(base_url, api_key=s.llm.api_key, model=model,
+                                          temperature=s.llm.temperature, max_tokens=s.llm.max_tokens,
+                                          first_token_timeout_s=s.llm.first_token_timeout_s,
+                                          total_timeout_s=s.llm.total_timeout_s)
+            tts = choose_tts(s)
+            await tts.start()
+            if s.tts.voice == "embedded":
+                degraded.append(f"tts: offline voice ({tts.name}); no French Piper voice ships on PyPI")
+        except ModelError as e:
+            raise StartupError(str(e)) from None
+        except Exception as e:
+            await self.stop()
+            raise StartupError(f"{type(e).__name__}: {e}") from None
+        cache = PhraseCache(tts)
+        self.services = Services(settings=s, whisper=whisper, tts=tts, answerer=answerer, phrase_cache=cache,
+                                 degraded=degraded)
+        # Pre-synthesise the fixed phrases: the greeting and prompts then cost no TTS time in calls.
+        for text in (s.pipeline.greeting, phrases.STILL_THERE, phrases.TRANSFER, phrases.LLM_APOLOGY,
+                     phrases.NOT_UNDERSTOOD, phrases.GOODBYE_SILENCE):
+            if text.strip():
+                with contextlib.suppress(Exception):
+                    await cache.get(to_speech(text), s.pipeline.sample_rate)
+        self.admission = Admission(s.server.max_concurrent_calls)
+        for line in degraded:
+            log.warning("DEGRADED %s", line)
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        for session in list(self.calls.values()):
+            with contextlib.suppress(Exception):
+                await session.close(1001, "server shutting down")
+        if self.services is not None:
+            await self.services.tts.stop()
+        if self.llm_server is not None:
+            await asyncio.to_thread(self.llm_server.stop)
+            self.llm_server = None
+
+    async def run_call(self, transport, session: WebSocketCallSession) -> None:
+        """Run one call's pipeline to its end."""
+        from pipecat.workers.runner import WorkerRunner
+
+        assert self.services is not None
+        info = session.info
+        metrics.CALLS_ACTIVE.inc()
+        self.calls[info.call_id] = session
+
+        def publish(event: CallEvent) -> None:
+            if session.send_events and event.type in CLIENT_EVENTS:
+                session.send_event({"event": CLIENT_EVENTS[event.type], **event.data})
+            if event.type == "error":
+                metrics.ERRORS_TOTAL.labels(stage=event.data.get("stage", "unknown")).inc()
+
+        worker, state = build_call(self.services, transport, session, publish=publish, on_turn=metrics.observe_turn)
+        runner = WorkerRunner(handle_sigint=False, handle_sigterm=False, check_dangling_tasks=False)
+        end_reason = "caller_hangup"
+
+        async def end() -> None:
+            await worker.cancel()
+
+        session.on_end = end
+
+        @transport.event_handler("on_client_connected")
+        async def _connected(_t, _client):
+            greeting = greeting_frame(self.services)
+            if greeting is not None:
+                await worker.queue_frames([greeting])
+
+        @transport.event_handler("on_client_disconnected")
+        async def _disconnected(_t, _client):
+            await worker.cancel()
+
+        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.settings.server.worker_id)
+        log.info("call started (%s)", info.channel, extra={"call_id": info.call_id})
+        try:
+            await runner.add_workers(worker)
+            await runner.run()
+        except Exception as e:  # the call ends; the worker and other calls go on
+            end_reason = "error"
+            log.exception("call failed: %s", e, extra={"call_id": info.call_id})
+        finally:
+            end_reason = session.hangup_reason or end_reason
+            state.publish("call_ended", reason=end_reason)
+            self.calls.pop(info.call_id, None)
+            metrics.CALLS_ACTIVE.dec()
+            metrics.CALLS_TOTAL.labels(channel=info.channel, end_reason=end_reason).inc()
+            session.on_end = None
+            await session.close(1000, end_reason)
+            log.info("call ended (%s)", end_reason, extra={"call_id": info.call_id})
+
+
+# Pipeline events forwarded to a binary-endpoint client, and their names there.
+CLIENT_EVENTS = {
+    "transcript_final": "transcript",
+    "bot_text": "bot_text",
+    "turn": "turn",
+    "barge_in": "barge_in",
+    "silence": "silence",
+    "transfer": "transfer_status",
+    "error": "error",
+    "dtmf": "dtmf",
+}
+
+
+def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
+    """The HTTP app; with no ``worker`` given, one is created and started/stopped by the app's lifespan."""
+    manage = worker is None
+    worker = worker or Worker(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if manage:
+            await worker.start()
+        try:
+            yield
+        finally:
+            if manage:
+                await worker.stop()
+
+    app = FastAPI(title="voicebot", lifespan=lifespan)
+    app.state.worker = worker
+
+    @app.get("/healthz")
+    async def healthz():
+        body = {"status": "ok" if worker.ready else "starting", "calls": len(worker.calls),
+                "degraded": worker.services.degraded if worker.services else [],
+                "uptime_s": round(time.time() - worker.started_at, 1)}
+        return JSONResponse(body, status_code=200 if worker.ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics():
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def run_call(transport, session):
+        await worker.run_call(transport, session)
+
+    class _LazyAdmission(Admission):
+        """The limit is known once settings are loaded; the router is built before start-up."""
+
+        def __init__(self):
+            super().__init__(settings.server.max_concurrent_calls)
+
+    app.include_router(websocket_router(allowed_rates=settings.websocket.allowed_rates,
+                                        max_frame_bytes=settings.websocket.max_frame_bytes,
+                                        admission=_LazyAdmission(), run_call=run_call))
+    return app
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    setup_logging(settings.server.log_level)
+    if not settings.server.worker_id:
+        settings.server.worker_id = f"{settings.server.http_host}:{settings.server.http_port}"
+    worker = Worker(settings)
+    app = create_app(settings, worker)
+    config = uvicorn.Config(app, host=settings.server.http_host, port=settings.server.http_port,
+                            ws_max_size=4 * settings.websocket.max_frame_bytes, log_config=None,
+                            log_level=settings.server.log_level.lower(), lifespan="on")
+    server = uvicorn.Server(config)
+
+    async def main() -> int:
+        try:
+            await worker.start()
+        except StartupError as e:
+            print(f"voicebot: error: {e}", file=sys.stderr)
+            await worker.stop()
+            return 2
+        try:
+            await server.serve()
+        finally:
+            await worker.stop()
+        return 0 if server.started else 2
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0

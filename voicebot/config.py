@@ -1,0 +1,202 @@
+"""The one configuration object of voicebot.
+
+Precedence, lowest first: defaults < TOML file (``--config``) < environment variables
+``VOICEBOT_<SECTION>__<KEY>`` < command-line flags. Every setting lives here (or in the section class of
+its capability, mounted here), is documented by its ``description`` and validated by pydantic, so a bad
+value is reported once, by name, before anything starts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "VOICEBOT_"
+
+
+class ConfigError(Exception):
+    """A user-facing configuration problem: one precise message, no traceback."""
+
+
+class ServerSettings(BaseModel):
+    http_host: str = Field("127.0.0.1", description="Address the HTTP/WebSocket server listens on.")
+    http_port: int = Field(8765, ge=1, le=65535, description="Port of the HTTP/WebSocket server.")
+    data_dir: Path = Field(Path("var"), description="Where models are prepared and call data is kept.")
+    worker_id: str = Field("", description="Name of this worker in logs and events (default: host:port).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    max_concurrent_calls: int = Field(32, ge=1, description="Calls beyond this are refused (WebSocket 1013).")
+
+
+class STTSettings(BaseModel):
+    model: str = Field(
+        "embedded",
+        description="'embedded' (faster-whisper base from PyPI, prepared in data_dir), a manifest role id "
+        "('production'), or a path to a CTranslate2 Whisper model directory.",
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="faster-whisper device.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type: int8 on CPU, float16 on GPU.")
+    language: str = Field("fr", description="Spoken language forced on Whisper.")
+    beam_size: int = Field(1, ge=1, le=10, description="Beam size (1 = greedy, fastest).")
+    cpu_threads: int = Field(0, ge=0, description="CTranslate2 threads per transcription (0 = all cores).")
+    max_parallel: int = Field(1, ge=1, description="Transcriptions run at once per process (CPU: 1).")
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["embedded", "openai", "extractive"] = Field(
+        "embedded",
+        description="'embedded' starts a llama.cpp server child process; 'openai' uses base_url (vLLM); "
+        "'extractive' answers from the knowledge base without an LLM.",
+    )
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible API (backend 'openai').")
+    api_key: str = Field("not-needed", description="API key sent to the OpenAI-compatible server.")
+    model: str = Field("", description="Model name sent to the server ('' = what the server serves).")
+    embedded_port: int = Field(0, ge=0, le=65535, description="Port of the embedded llama.cpp server (0 = free port).")
+    embedded_threads: int = Field(2, ge=1, description="Threads of the embedded llama.cpp server.")
+    embedded_ctx: int = Field(2048, ge=256, description="Context size of the embedded model.")
+    temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(120, ge=8, description="Longest answer, in tokens (answers must stay speakable).")
+    first_token_timeout_s: float = Field(8.0, gt=0, description="No first token by then: apologise, go on.")
+    total_timeout_s: float = Field(30.0, gt=0, description="Whole answer deadline.")
+    history_turns: int = Field(6, ge=0, description="Previous turns kept in the prompt.")
+
+
+class TTSSettings(BaseModel):
+    engine: Literal["auto", "piper", "espeak"] = Field(
+        "auto",
+        description="'piper' (a French Piper voice in production), 'espeak' (espeak-ng French), or 'auto': "
+        "the offline default chosen by round-trip intelligibility (see benchmarks/tts_voices.py).",
+    )
+    voice: str = Field(
+        "embedded",
+        description="Piper voice: 'embedded' (offline voice from PyPI), or a path to a .onnx voice file.",
+    )
+    espeak_voice: str = Field("fr-fr", description="espeak-ng voice for the espeak engine.")
+    speaking_rate: float = Field(1.0, gt=0.3, lt=3.0, description="Speed factor (1.0 = normal).")
+    workers: int = Field(1, ge=1, le=16, description="TTS worker processes per voicebot process.")
+
+
+class PipelineSettings(BaseModel):
+    greeting: str = Field(
+        "Bonjour, vous êtes en ligne avec l'assistant vocal de la Région Île-de-France. Comment puis-je vous aider ?",
+        description="Spoken when the call starts ('' = none).",
+    )
+    sample_rate: int = Field(16000, description="Internal audio rate of the pipeline (Smart Turn needs 16 kHz).")
+    vad_confidence: float = Field(0.6, gt=0, lt=1, description="Silero VAD speech confidence.")
+    vad_start_s: float = Field(0.2, ge=0.05, le=1.0, description="Speech needed before a turn starts.")
+    vad_stop_s: float = Field(0.5, ge=0.1, le=3.0, description="Silence before end-of-turn is considered.")
+    smart_turn: bool = Field(True, description="Confirm end of turn with Smart Turn v3 (else silence only).")
+    max_turn_wait_s: float = Field(2.0, ge=0.2, le=10, description="Longest wait for an incomplete turn.")
+    barge_in: bool = Field(True, description="Let the caller interrupt the bot.")
+    barge_in_min_s: float = Field(0.6, ge=0.1, le=3.0, description="Speech over the bot needed to interrupt it.")
+    silence_timeout_s: float = Field(12.0, ge=2, description="Caller silence before 'Vous êtes toujours là ?'.")
+    max_call_s: float = Field(900.0, ge=10, description="Longest call; then the bot says goodbye and hangs up.")
+
+
+class WebSocketSettings(BaseModel):
+    max_frame_bytes: int = Field(64_000, ge=320, description="Largest binary/text WebSocket message accepted.")
+    allowed_rates: list[int] = Field([8000, 16000, 24000, 48000], description="PCM rates accepted at connect time.")
+
+
+class ModelsSettings(BaseModel):
+    manifest: Path | None = Field(None, description="Model manifest (default: models/manifest.toml in the package).")
+
+
+class Settings(BaseSettings):
+    """All of voicebot's settings, one section per capability."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    stt: STTSettings = Field(default_factory=STTSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+
+    @field_validator("server", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, v: ServerSettings) -> ServerSettings:
+        v.data_dir = v.data_dir.expanduser().absolute()
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init = CLI flags (highest), then environment, then the TOML file given to load_settings.
+        return (init_settings, env_settings, _TomlSource(settings_cls, _TOML_DATA))
+
+
+_TOML_DATA: dict[str, Any] = {}
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _setting_name(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _env_name(loc: tuple) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc if not isinstance(p, int))
+
+
+def load_settings(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build Settings from a TOML file, the environment and CLI overrides; raise ConfigError if invalid.
+
+    ``overrides`` maps dotted names to values, e.g. ``{"server.http_port": 9000}``.
+    """
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    init: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        init.setdefault(section, {})[key] = value
+    _TOML_DATA.clear()
+    _TOML_DATA.update(data)
+    try:
+        return Settings(**init)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        got = err.get("input")
+        got_txt = "" if isinstance(got, dict) else f" (got {got!r})"
+        if err.get("type") == "extra_forbidden":
+            raise ConfigError(f"unknown setting '{_setting_name(loc)}'") from None
+        raise ConfigError(
+            f"invalid setting '{_setting_name(loc)}' (env {_env_name(loc)}): {err.get('msg')}{got_txt}"
+        ) from None
+    except ValueError as e:  # e.g. env var with malformed JSON for a list
+        raise ConfigError(f"invalid setting: {e}") from None
+    finally:
+        _TOML_DATA.clear()

@@ -1,0 +1,112 @@
+"""The embedded LLM: a llama.cpp server (llama-cpp-python's OpenAI-compatible server) as a child process.
+
+A child process rather than in-process bindings so that the model's CPU work never blocks the event loop
+that paces call audio, so that it is shared by every call of the worker, and so that the embedded and the
+production (vLLM) paths speak the same OpenAI-compatible HTTP API through one client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+log = logging.getLogger("voicebot.llm.server")
+
+
+class LLMServerError(Exception):
+    """The embedded LLM server could not be started."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedLlamaServer:
+    """Start/stop ``python -m llama_cpp.server`` for one GGUF model on 127.0.0.1."""
+
+    def __init__(self, model_path: Path, host: str = "127.0.0.1", port: int = 0, n_ctx: int = 2048,
+                 n_threads: int = 2, log_file: Path | None = None, model_alias: str = "embedded"):
+        if not Path(model_path).is_file():
+            raise LLMServerError(f"GGUF model file not found: {model_path}")
+        self.model_path = Path(model_path)
+        self.host = host
+        self.port = port or free_port(host)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.log_file = log_file
+        self.model_alias = model_alias
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(self.model_path), "--model_alias", self.model_alias,
+            "--host", self.host, "--port", str(self.port),
+            "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
+            "--n_threads_batch", str(self.n_threads),
+            # Keeps the KV cache of the shared prompt prefix (system prompt + knowledge) between requests.
+            "--cache", "true", "--cache_type", "ram",
+        ]
+
+    def start(self, timeout: float = 120.0) -> "EmbeddedLlamaServer":
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as e:
+            raise LLMServerError(f"cannot start llama.cpp server: {e}") from None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LLMServerError(
+                    f"llama.cpp server exited with status {self.proc.returncode} during start-up"
+                    + (f" (log: {self.log_file})" if self.log_file else "")
+                    + ("; is llama-cpp-python[server] installed?" if self.proc.returncode == 1 else "")
+                )
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=1.0).status_code == 200:
+                    log.info("embedded LLM ready at %s (%s)", self.base_url, self.model_path.name)
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise LLMServerError(f"llama.cpp server not ready after {timeout:.0f} s")
+
+    async def start_async(self, timeout: float = 120.0) -> "EmbeddedLlamaServer":
+        return await asyncio.to_thread(self.start, timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout)
+        except (subprocess.TimeoutExpired, ProcessLookupError, PermissionError):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout)
+
+    def __enter__(self) -> "EmbeddedLlamaServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

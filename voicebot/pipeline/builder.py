@@ -1,0 +1,82 @@
+"""Builds the per-call pipecat pipeline from the process-wide services.
+
+    transport.in → TurnDetector (Silero VAD + Smart Turn v3, barge-in) → CallWatchdog → WhisperSTT (+guard)
+    → Responder (answerer: LLM / knowledge) → SpeechSynthesizer (French normalisation + TTS)
+    → transport.out → CallActions (hang-up, transfer)
+
+Heavy things (Whisper, Smart Turn, TTS worker processes, the LLM server) live in ``Services``, loaded
+once per process; a call only builds its processors and a small ``CallState``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.transports.base_transport import BaseTransport
+
+from voicebot.config import Settings
+from voicebot.llm.client import Answerer
+from voicebot.pipeline.call_control import CallActions, CallWatchdog
+from voicebot.pipeline.call_state import CallState, Publisher
+from voicebot.pipeline.frames import SpeakFrame
+from voicebot.pipeline.responder import Responder
+from voicebot.pipeline.turns import TurnDetector
+from voicebot.stt.guard import TranscriptGuard
+from voicebot.stt.processor import WhisperSTT
+from voicebot.stt.whisper import WhisperEngine
+from voicebot.telephony.call import CallSession
+from voicebot.tts.engines import TTSEngine
+from voicebot.tts.processor import PhraseCache, SpeechSynthesizer
+
+log = logging.getLogger("voicebot.pipeline")
+
+
+@dataclass
+class Services:
+    """What every call of a worker shares."""
+
+    settings: Settings
+    whisper: WhisperEngine
+    tts: TTSEngine
+    answerer: Answerer
+    phrase_cache: PhraseCache
+    guard: TranscriptGuard = field(default_factory=TranscriptGuard)
+    transfer_targets: dict[str, str] = field(default_factory=dict)
+    degraded: list[str] = field(default_factory=list)
+
+
+def build_call(services: Services, transport: BaseTransport, session: CallSession,
+               publish: Publisher | None = None, on_turn: Callable[[dict], None] | None = None
+               ) -> tuple[PipelineWorker, CallState]:
+    s = services.settings
+    rate = s.pipeline.sample_rate
+    state = CallState(session.info.call_id, publish=publish, on_turn=on_turn)
+    pipeline = Pipeline([
+        transport.input(),
+        TurnDetector(state, s.pipeline, sample_rate=rate),
+        CallWatchdog(state, s.pipeline),
+        WhisperSTT(state, services.whisper, services.guard),
+        Responder(state, services.answerer, history_turns=s.llm.history_turns),
+        SpeechSynthesizer(state, services.tts, services.phrase_cache, sample_rate=rate),
+        transport.output(),
+        CallActions(state, session, transfer_targets=services.transfer_targets),
+    ])
+    task = PipelineWorker(
+        pipeline,
+        params=PipelineParams(audio_in_sample_rate=rate, audio_out_sample_rate=rate, enable_metrics=False),
+        idle_timeout_secs=None,
+        enable_rtvi=False,
+        cancel_on_idle_timeout=False,
+        check_dangling_tasks=False,
+        name=f"call-{session.info.call_id}",
+    )
+    return task, state
+
+
+def greeting_frame(services: Services) -> SpeakFrame | None:
+    text = services.settings.pipeline.greeting.strip()
+    return SpeakFrame(text=text, turn=0, kind="phrase") if text else None

@@ -1,0 +1,65 @@
+"""voicebot's own typed frames, flowing down the pipecat pipeline beside pipecat's.
+
+Each carries the turn index so that the latency record of a turn can be joined across stages, and so
+that a frame belonging to a turn that was cancelled (barge-in, continuation) can be recognised and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipecat.frames.frames import ControlFrame, DataFrame, SystemFrame
+
+
+@dataclass
+class CallerTurnFrame(DataFrame):
+    """The audio of one caller turn (16-bit mono PCM at the pipeline rate), once the turn has ended."""
+
+    audio: bytes = b""
+    sample_rate: int = 16000
+    turn: int = 0
+    during_bot: bool = False  # the caller spoke while the bot was speaking (barge-in or backchannel)
+
+
+@dataclass
+class CallerSpeechFrame(SystemFrame):
+    """The caller started (started=True) or stopped speaking, as VAD sees it."""
+
+    started: bool = True
+    turn: int = 0
+
+
+@dataclass
+class CallerTranscriptFrame(DataFrame):
+    """The final, guarded transcript of a caller turn."""
+
+    text: str = ""
+    turn: int = 0
+    during_bot: bool = False
+
+
+@dataclass
+class DTMFDigitFrame(DataFrame):
+    """A keypad digit pressed by the caller (from RFC 4733 or a WebSocket event)."""
+
+    digit: str = ""
+
+
+@dataclass
+class SpeakFrame(DataFrame):
+    """A piece of bot text ready to be spoken (display form, digits kept; normalised for speech by TTS)."""
+
+    text: str = ""
+    turn: int = 0
+    kind: str = "answer"  # "answer" | "phrase" (greeting, apology, prompts)
+    last: bool = True  # the last piece of this bot turn
+
+
+@dataclass
+class CallActionFrame(ControlFrame):
+    """Something the call itself must do after what is queued has been spoken: 'hangup' or 'transfer'."""
+
+    action: str = "hangup"
+    reason: str = ""
+    queue: str = ""
+    data: dict = field(default_factory=dict)

@@ -1,0 +1,109 @@
+"""The answer step: a caller transcript in, speakable pieces of the bot's answer out (SpeakFrames).
+
+Streams the answerer's text and cuts it into sentences (and a first clause) as soon as they are complete,
+so speech starts before the answer is finished. A failing or silent LLM gives a spoken apology and the
+call goes on. Asking for a person (in words, or DTMF 0) leads to a transfer instead of an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pipecat.frames.frames import Frame, InputDTMFFrame, InterruptionFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voicebot.llm.client import Answerer, AnswerError, AnswerMeta
+from voicebot.pipeline import phrases
+from voicebot.pipeline.call_state import CallState
+from voicebot.pipeline.frames import CallActionFrame, CallerTranscriptFrame, DTMFDigitFrame, SpeakFrame
+from voicebot.pipeline.speech_text import split_speakable
+
+log = logging.getLogger("voicebot.responder")
+
+
+class Responder(FrameProcessor):
+    def __init__(self, state: CallState, answerer: Answerer, *, history_turns: int = 6,
+                 first_clause: bool = True, default_queue: str = "general", **kwargs):
+        super().__init__(**kwargs)
+        self._state = state
+        self._answerer = answerer
+        self._history: list[dict] = []
+        self._history_turns = history_turns
+        self._first_clause = first_clause
+        self._default_queue = default_queue
+        self._not_understood = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, CallerTranscriptFrame):
+            await self._answer(frame)
+        elif isinstance(frame, (InputDTMFFrame, DTMFDigitFrame)):
+            await self._on_dtmf(frame)
+            await self.push_frame(frame, direction)
+        else:
+            if isinstance(frame, InterruptionFrame):
+                self._state.bot_turn = None
+            await self.push_frame(frame, direction)
+
+    async def _on_dtmf(self, frame: Frame) -> None:
+        digit = frame.digit if isinstance(frame, DTMFDigitFrame) else frame.button.value
+        self._state.publish("dtmf", digit=str(digit))
+        if str(digit) == "0":
+            await self._transfer("dtmf", turn=self._state.current_turn)
+
+    async def _transfer(self, reason: str, turn: int) -> None:
+        self._state.bot_turn = turn
+        await self.push_frame(SpeakFrame(text=phrases.TRANSFER, turn=turn, kind="phrase"))
+        await self.push_frame(CallActionFrame(action="transfer", reason=reason, queue=self._default_queue))
+
+    async def _answer(self, frame: CallerTranscriptFrame) -> None:
+        st = self._state
+        turn = st.turn(frame.turn)
+        if phrases.asks_for_human(frame.text):
+            turn.bot_text.append(phrases.TRANSFER)
+            await self._transfer("caller_request", frame.turn)
+            return
+        st.bot_turn = frame.turn
+        st.publish("state", state="thinking")
+        meta = AnswerMeta()
+        buffer, spoken, first = "", [], True
+        try:
+            async for piece in self._answerer.stream(frame.text, self._history[-2 * self._history_turns:], meta):
+                if first:
+                    turn.mark("llm_first_token")
+                buffer += piece
+                ready, buffer = split_speakable(buffer, first_clause=first and self._first_clause)
+                for chunk in ready:
+                    first = False
+                    spoken.append(chunk)
+                    await self._say(chunk, frame.turn, last=False)
+            tail = buffer.strip()
+            if tail:
+                spoken.append(tail)
+                await self._say(tail, frame.turn, last=True)
+            elif spoken:
+                await self.push_frame(SpeakFrame(text="", turn=frame.turn, last=True))
+        except AnswerError as e:
+            log.warning("answer failed: %s", e, extra={"call_id": st.call_id})
+            st.publish("error", stage="llm", message=str(e))
+            turn.guard = "llm_error"
+            spoken = [phrases.LLM_APOLOGY]
+            await self._say(phrases.LLM_APOLOGY, frame.turn, last=True, kind="phrase")
+        finally:
+            # What was said (or started) is history; an interrupted answer is not said again.
+            turn.sources = meta.sources
+            turn.guard = turn.guard or meta.guard
+            self._history += [{"role": "user", "content": frame.text},
+                              {"role": "assistant", "content": " ".join(spoken) or "…"}]
+        if not spoken:
+            self._not_understood += 1
+            await self._say(phrases.NOT_UNDERSTOOD, frame.turn, last=True, kind="phrase")
+        if meta.transfer:
+            await self.push_frame(CallActionFrame(action="transfer", reason="no_answer", queue=self._default_queue))
+
+    async def _say(self, text: str, turn: int, *, last: bool, kind: str = "answer") -> None:
+        t = self._state.turn(turn)
+        t.mark("tts_first_sentence")
+        t.bot_text.append(text)
+        self._state.publish("bot_text", text=text, turn=turn)
+        await self.push_frame(SpeakFrame(text=text, turn=turn, kind=kind, last=last))

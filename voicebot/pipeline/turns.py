@@ -1,0 +1,231 @@
+"""Caller turns: Silero VAD + Smart Turn v3 decide when the caller has finished; barge-in policy.
+
+Why our own processor rather than pipecat's user aggregator strategies: on the phone we need the exact
+moment the caller's speech ended (the start of every latency figure), the audio of the whole turn for a
+segmented Whisper, and a barge-in rule that lets backchannels ("oui", "hm") pass without cutting the bot.
+The models themselves are pipecat's (SileroVADAnalyzer, LocalSmartTurnAnalyzerV3), loaded once per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+
+from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
+from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams, VADState
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voicebot.config import PipelineSettings
+from voicebot.pipeline.call_state import CallState
+from voicebot.pipeline.frames import CallerSpeechFrame, CallerTurnFrame
+
+log = logging.getLogger("voicebot.turns")
+
+PRE_ROLL_S = 0.3  # audio kept before VAD confirms speech, so the first syllable is not lost
+TAIL_S = 0.15  # silence kept after the last speech frame for Whisper
+
+_smart_turn_lock = threading.Lock()
+_smart_turn_session = None
+
+
+class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
+    """Smart Turn v3 whose ONNX session is loaded once per process and shared by every call."""
+
+    def __init__(self, *, params: SmartTurnParams, sample_rate: int):
+        global _smart_turn_session
+        with _smart_turn_lock:
+            if _smart_turn_session is None:
+                LocalSmartTurnAnalyzerV3.__init__(self, params=params, sample_rate=sample_rate)
+                _smart_turn_session = self._session
+                return
+        # Skip the model load of LocalSmartTurnAnalyzerV3.__init__: set up the base class only.
+        super(LocalSmartTurnAnalyzerV3, self).__init__(params=params, sample_rate=sample_rate)
+        self._log_data = False
+        self._session = _smart_turn_session
+
+
+class TurnDetector(FrameProcessor):
+    """Turns caller audio into CallerTurnFrames; interrupts the bot when the caller really talks over it."""
+
+    def __init__(self, state: CallState, settings: PipelineSettings, *, sample_rate: int = 16000, **kwargs):
+        super().__init__(**kwargs)
+        self._state = state
+        self._s = settings
+        self._rate = sample_rate
+        self._vad = SileroVADAnalyzer(
+            sample_rate=sample_rate,
+            params=VADParams(confidence=settings.vad_confidence, start_secs=settings.vad_start_s,
+                             stop_secs=settings.vad_stop_s, min_volume=0.0),
+        )
+        self._vad.set_sample_rate(sample_rate)
+        self._turn = (
+            SharedSmartTurn(params=SmartTurnParams(stop_secs=settings.max_turn_wait_s), sample_rate=sample_rate)
+            if settings.smart_turn else None
+        )
+        if self._turn is not None:
+            self._turn.set_sample_rate(sample_rate)
+        self._preroll: deque[bytes] = deque(maxlen=max(1, int(PRE_ROLL_S / 0.02)))
+        self._segment: list[bytes] | None = None  # audio of the turn being collected
+        self._in_speech = False
+        self._speech_started = 0.0
+        self._last_speech = 0.0
+        self._last_speech_bytes = 0  # length of the segment at the last speech frame
+        self._during_bot = False
+        self._interrupted = False
+        self._pending: asyncio.Task | None = None  # waits for an incomplete turn to be completed
+
+    # -- frame routing -------------------------------------------------------------------------
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            await self._on_audio(frame)
+            return  # raw caller audio stops here: nothing downstream needs it
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self._on_bot_started()
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._on_bot_stopped()
+        elif isinstance(frame, EndFrame):
+            self._cancel_pending()
+        await self.push_frame(frame, direction)
+
+    def _on_bot_started(self) -> None:
+        st = self._state
+        st.bot_speaking = True
+        st.last_bot_activity = time.monotonic()
+        if st.bot_turn is not None:
+            st.turn(st.bot_turn).mark("bot_audio_first")
+            st.finish_turn(st.bot_turn)
+        st.publish("state", state="speaking")
+
+    def _on_bot_stopped(self) -> None:
+        st = self._state
+        st.bot_speaking = False
+        st.last_bot_activity = time.monotonic()
+        st.publish("state", state="listening")
+
+    # -- audio -----------------------------------------------------------------------------------
+
+    async def _on_audio(self, frame: InputAudioRawFrame) -> None:
+        if frame.sample_rate != self._rate:
+            log.warning("dropping audio at %d Hz (pipeline runs at %d Hz)", frame.sample_rate, self._rate)
+            return
+        audio = frame.audio
+        vad_state = await self._vad.analyze_audio(audio)
+        now = time.monotonic()
+        speaking = vad_state in (VADState.STARTING, VADState.SPEAKING)
+        if self._segment is None:
+            self._preroll.append(audio)
+        else:
+            self._segment.append(audio)
+            if self._turn is not None:
+                if self._turn.append_audio(audio, speaking) == EndOfTurnState.COMPLETE and not self._in_speech:
+                    await self._emit_turn("silence")
+                    return
+
+        if vad_state == VADState.SPEAKING:
+            if not self._in_speech:
+                await self._on_speech_start(now)
+            self._last_speech = now
+            self._last_speech_bytes = sum(map(len, self._segment or []))
+            self._state.last_caller_activity = now
+            await self._maybe_barge_in(now)
+        elif vad_state == VADState.QUIET and self._in_speech:
+            await self._on_speech_stop()
+
+    async def _on_speech_start(self, now: float) -> None:
+        self._in_speech = True
+        self._cancel_pending()
+        if self._segment is None:  # a new turn (else: the caller resumed an incomplete turn)
+            self._segment = list(self._preroll)
+            self._preroll.clear()
+            self._speech_started = now - self._s.vad_start_s
+            self._during_bot = self._state.bot_speaking
+            self._interrupted = False
+            if self._turn is not None:
+                self._turn.clear()
+                for chunk in self._segment:
+                    self._turn.append_audio(chunk, True)
+        await self.push_frame(CallerSpeechFrame(started=True, turn=self._state.current_turn + 1))
+        self._state.publish("state", state="caller_speaking")
+
+    async def _maybe_barge_in(self, now: float) -> None:
+        st = self._state
+        if not (self._s.barge_in and st.bot_speaking and self._during_bot and not self._interrupted):
+            return
+        if now - self._speech_started < self._s.barge_in_min_s:
+            return  # maybe a backchannel: let the bot go on
+        await self.interrupt_bot()
+
+    async def interrupt_bot(self) -> None:
+        """Stop the bot's audio now and drop what it had queued (barge-in)."""
+        st = self._state
+        self._interrupted = True
+        self._during_bot = False
+        if st.bot_turn is not None:
+            st.turn(st.bot_turn).interrupted = True
+            st.publish("barge_in", turn=st.bot_turn)
+        log.info("barge-in", extra={"call_id": st.call_id})
+        await self.broadcast_interruption()
+        st.bot_speaking = False
+
+    async def _on_speech_stop(self) -> None:
+        self._in_speech = False
+        await self.push_frame(CallerSpeechFrame(started=False, turn=self._state.current_turn + 1))
+        if self._turn is None:
+            await self._emit_turn("silence")
+            return
+        state, _ = await self._turn.analyze_end_of_turn()
+        if state == EndOfTurnState.COMPLETE:
+            await self._emit_turn("smart_turn")
+        else:
+            # Incomplete: give the caller time to go on; the fallback fires if they do not.
+            wait = max(0.0, self._s.max_turn_wait_s - self._s.vad_stop_s)
+            self._pending = asyncio.create_task(self._complete_after(wait))
+
+    async def _complete_after(self, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            return
+        self._pending = None
+        if self._segment is not None and not self._in_speech:
+            await self._emit_turn("timeout")
+
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    async def _emit_turn(self, why: str) -> None:
+        self._cancel_pending()
+        segment, self._segment = self._segment or [], None
+        if self._turn is not None:
+            self._turn.clear()
+        audio = b"".join(segment)
+        keep = self._last_speech_bytes + int(TAIL_S * self._rate) * 2
+        audio = audio[: keep - keep % 2]
+        st = self._state
+        t = st.new_turn()
+        t.mark("speech_end", self._last_speech)
+        t.mark("turn_end")
+        during_bot = self._during_bot and st.bot_speaking
+        log.debug("turn %d ended (%s), %.2f s of audio", t.turn, why, len(audio) / 2 / self._rate)
+        await self.push_frame(CallerTurnFrame(audio=audio, sample_rate=self._rate, turn=t.turn, during_bot=during_bot))
+
+    async def cleanup(self):
+        self._cancel_pending()
+        await super().cleanup()

@@ -1,0 +1,67 @@
+"""The STT step of the pipeline: a caller turn's audio in, one guarded French transcript out."""
+
+from __future__ import annotations
+
+import logging
+
+from pipecat.frames.frames import Frame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voicebot.pipeline.call_state import CallState
+from voicebot.pipeline.frames import CallerTranscriptFrame, CallerTurnFrame
+from voicebot.pipeline.phrases import is_backchannel
+from voicebot.stt.guard import TranscriptGuard
+from voicebot.stt.whisper import WhisperEngine
+
+log = logging.getLogger("voicebot.stt")
+
+
+class WhisperSTT(FrameProcessor):
+    """Transcribes each CallerTurnFrame with the shared Whisper model, then applies the guard.
+
+    A turn spoken over the bot that turns out to be a backchannel ("oui", "d'accord") is dropped: the bot
+    goes on. Any other words spoken over the bot interrupt it (if the turn detector has not already).
+    """
+
+    def __init__(self, state: CallState, engine: WhisperEngine, guard: TranscriptGuard | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._state = state
+        self._engine = engine
+        self._guard = guard or TranscriptGuard()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, CallerTurnFrame):
+            await self._transcribe(frame)
+        else:
+            await self.push_frame(frame, direction)
+
+    async def _transcribe(self, frame: CallerTurnFrame) -> None:
+        st = self._state
+        turn = st.turn(frame.turn)
+        try:
+            result = await self._engine.transcribe_pcm16(frame.audio, frame.sample_rate)
+        except Exception as e:  # a failed transcription costs this turn, never the call
+            log.exception("transcription failed", extra={"call_id": st.call_id})
+            st.publish("error", stage="stt", message=str(e))
+            return
+        verdict = self._guard.check(result.text, avg_logprob=result.avg_logprob, no_speech_prob=result.no_speech_prob,
+                                    compression_ratio=result.compression_ratio, duration_s=result.duration_s)
+        turn.mark("stt_final")
+        if not verdict.accepted:
+            log.info("transcript rejected (%s): %r", verdict.reason, result.text, extra={"call_id": st.call_id})
+            turn.guard = f"stt:{verdict.reason}"
+            return
+        text = verdict.text
+        if frame.during_bot and st.bot_speaking and is_backchannel(text):
+            log.info("backchannel while the bot speaks: %r", text, extra={"call_id": st.call_id})
+            return
+        if frame.during_bot and st.bot_speaking:
+            if st.bot_turn is not None:
+                st.turn(st.bot_turn).interrupted = True
+                st.publish("barge_in", turn=st.bot_turn)
+            await self.broadcast_interruption()
+            st.bot_speaking = False
+        turn.caller_text = text
+        st.publish("transcript_final", text=text, turn=frame.turn)
+        await self.push_frame(CallerTranscriptFrame(text=text, turn=frame.turn, during_bot=frame.during_bot))
