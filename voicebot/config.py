@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "VOICEBOT_"
@@ -22,7 +22,13 @@ class ConfigError(Exception):
     """A user-facing configuration problem: one precise message, no traceback."""
 
 
-class ServerSettings(BaseModel):
+class Section(BaseModel):
+    """A settings section: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
     http_host: str = Field("127.0.0.1", description="Address the HTTP/WebSocket server listens on.")
     http_port: int = Field(8765, ge=1, le=65535, description="Port of the HTTP/WebSocket server.")
     data_dir: Path = Field(Path("var"), description="Where models are prepared and call data is kept.")
@@ -31,7 +37,7 @@ class ServerSettings(BaseModel):
     max_concurrent_calls: int = Field(32, ge=1, description="Calls beyond this are refused (WebSocket 1013).")
 
 
-class STTSettings(BaseModel):
+class STTSettings(Section):
     model: str = Field(
         "embedded",
         description="'embedded' (faster-whisper base from PyPI, prepared in data_dir), a manifest role id "
@@ -45,7 +51,7 @@ class STTSettings(BaseModel):
     max_parallel: int = Field(1, ge=1, description="Transcriptions run at once per process (CPU: 1).")
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Section):
     backend: Literal["embedded", "openai", "extractive"] = Field(
         "embedded",
         description="'embedded' starts a llama.cpp server child process; 'openai' uses base_url (vLLM); "
@@ -64,7 +70,7 @@ class LLMSettings(BaseModel):
     history_turns: int = Field(6, ge=0, description="Previous turns kept in the prompt.")
 
 
-class TTSSettings(BaseModel):
+class TTSSettings(Section):
     engine: Literal["auto", "piper", "espeak"] = Field(
         "auto",
         description="'piper' (a French Piper voice in production), 'espeak' (espeak-ng French), or 'auto': "
@@ -79,7 +85,7 @@ class TTSSettings(BaseModel):
     workers: int = Field(1, ge=1, le=16, description="TTS worker processes per voicebot process.")
 
 
-class PipelineSettings(BaseModel):
+class PipelineSettings(Section):
     greeting: str = Field(
         "Bonjour, vous êtes en ligne avec l'assistant vocal de la Région Île-de-France. Comment puis-je vous aider ?",
         description="Spoken when the call starts ('' = none).",
@@ -96,12 +102,12 @@ class PipelineSettings(BaseModel):
     max_call_s: float = Field(900.0, ge=10, description="Longest call; then the bot says goodbye and hangs up.")
 
 
-class WebSocketSettings(BaseModel):
+class WebSocketSettings(Section):
     max_frame_bytes: int = Field(64_000, ge=320, description="Largest binary/text WebSocket message accepted.")
     allowed_rates: list[int] = Field([8000, 16000, 24000, 48000], description="PCM rates accepted at connect time.")
 
 
-class ModelsSettings(BaseModel):
+class ModelsSettings(Section):
     manifest: Path | None = Field(None, description="Model manifest (default: models/manifest.toml in the package).")
 
 

@@ -26,6 +26,16 @@ class LLMServerError(Exception):
     """The embedded LLM server could not be started."""
 
 
+def die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the voicebot process dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -63,13 +73,17 @@ class EmbeddedLlamaServer:
             "--cache", "true", "--cache_type", "ram",
         ]
 
-    def start(self, timeout: float = 120.0) -> "EmbeddedLlamaServer":
+    def spawn(self) -> None:
+        """Start the child process (from the calling thread: its death signal is tied to that thread)."""
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         except OSError as e:
             raise LLMServerError(f"cannot start llama.cpp server: {e}") from None
+
+    def wait_ready(self, timeout: float = 120.0) -> "EmbeddedLlamaServer":
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -88,8 +102,13 @@ class EmbeddedLlamaServer:
         self.stop()
         raise LLMServerError(f"llama.cpp server not ready after {timeout:.0f} s")
 
+    def start(self, timeout: float = 120.0) -> "EmbeddedLlamaServer":
+        self.spawn()
+        return self.wait_ready(timeout)
+
     async def start_async(self, timeout: float = 120.0) -> "EmbeddedLlamaServer":
-        return await asyncio.to_thread(self.start, timeout)
+        self.spawn()
+        return await asyncio.to_thread(self.wait_ready, timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.proc = self.proc, None

@@ -177,7 +177,7 @@ class TurnDetector(FrameProcessor):
         self._during_bot = False
         if st.bot_turn is not None:
             st.turn(st.bot_turn).interrupted = True
-            st.publish("barge_in", turn=st.bot_turn)
+        st.publish("barge_in", turn=st.bot_turn or 0)
         log.info("barge-in", extra={"call_id": st.call_id})
         await self.broadcast_interruption()
         st.bot_speaking = False

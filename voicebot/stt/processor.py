@@ -59,7 +59,7 @@ class WhisperSTT(FrameProcessor):
         if frame.during_bot and st.bot_speaking:
             if st.bot_turn is not None:
                 st.turn(st.bot_turn).interrupted = True
-                st.publish("barge_in", turn=st.bot_turn)
+            st.publish("barge_in", turn=st.bot_turn or 0)
             await self.broadcast_interruption()
             st.bot_speaking = False
         turn.caller_text = text

@@ -90,6 +90,7 @@ class CallResult:
     bot_audio: bytearray = field(default_factory=bytearray)
     rate: int = 8000
     hangup_reason: str | None = None
+    greeting_bytes: int = 0  # bot_audio[:greeting_bytes] was heard before the caller first spoke
 
     @property
     def answered(self) -> bool:
@@ -189,6 +190,7 @@ class Caller:
         await self._send_silence_until(ws, lambda: self._last_sound > 0, self.greeting_timeout_s)
         self.result.greeting_heard = self._last_sound > 0
         await self._send_silence_until(ws, lambda: self._bot_quiet_for(0.6), self.greeting_timeout_s)
+        self.result.greeting_bytes = len(self.result.bot_audio)
         for i, (name, samples) in enumerate(self.clips, 1):
             if self._closed.is_set():
                 break

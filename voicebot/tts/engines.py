@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from voicebot.llm.server import free_port
+from voicebot.llm.server import die_with_parent, free_port
 
 log = logging.getLogger("voicebot.tts")
 
@@ -144,7 +144,7 @@ class PiperServerEngine(TTSEngine):
         proc = subprocess.Popen(
             [sys.executable, "-m", "piper.http_server", "-m", str(self.voice_path),
              "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent, env=env,
         )
         return proc, port
 

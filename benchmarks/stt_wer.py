@@ -1,0 +1,76 @@
+"""STT component figures: French WER and real-time factor on the shared clips, 16 kHz and 8 kHz telephone path.
+
+Run: python benchmarks/stt_wer.py [--json] [--model PATH] [--device cpu --compute-type int8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from voicebot.config import load_settings
+from voicebot.models import resolve
+from voicebot.pipeline.text_metrics import normalise_words
+from voicebot.stt.guard import TranscriptGuard
+from voicebot.stt.whisper import WhisperEngine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from core_support import CLIPS, transcripts  # noqa: E402
+
+
+def corpus_wer(pairs: list[tuple[str, str]]) -> float:
+    """Total word edits / total reference words over all clips."""
+    from voicebot.pipeline.text_metrics import wer
+
+    words = sum(len(normalise_words(r)) for r, _ in pairs)
+    return sum(wer(r, h) * len(normalise_words(r)) for r, h in pairs) / max(1, words)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--model")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compute-type", default="int8")
+    args = ap.parse_args()
+    path = args.model or resolve("stt", load_settings()).path
+    engine = WhisperEngine(path, device=args.device, compute_type=args.compute_type)
+    guard = TranscriptGuard()
+    refs = transcripts()
+    out = {"model": str(path), "clips": len(refs)}
+    per_clip = {}
+    for label, rate in (("16k", 16000), ("8k_telephone", 8000)):
+        pairs, rtfs = [], []
+        for name, ref in sorted(refs.items()):
+            with wave.open(str(CLIPS / name)) as w:
+                audio = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+            if rate != 16000:  # the telephone path: down to 8 kHz and back up, as the pipeline does
+                audio = soxr.resample(soxr.resample(audio, 16000, rate), rate, 16000)
+            t = engine.transcribe(audio)
+            text = guard.check(t.text, avg_logprob=t.avg_logprob, no_speech_prob=t.no_speech_prob,
+                               compression_ratio=t.compression_ratio, duration_s=t.duration_s).text
+            pairs.append((ref, text))
+            rtfs.append(t.elapsed_s / t.duration_s)
+            from voicebot.pipeline.text_metrics import wer
+
+            per_clip.setdefault(name, {})[label] = round(wer(ref, text), 3)
+        out[label] = {"wer": round(corpus_wer(pairs), 3), "rtf_p50": round(statistics.median(rtfs), 3),
+                      "rtf_mean": round(statistics.mean(rtfs), 3)}
+    out["per_clip_wer"] = per_clip
+    if args.json:
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        for label in ("16k", "8k_telephone"):
+            r = out[label]
+            print(f"{label:13s} WER {r['wer']:.3f}  RTF p50 {r['rtf_p50']:.3f}  mean {r['rtf_mean']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
