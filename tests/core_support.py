@@ -94,9 +94,10 @@ class ServerProcess:
         return [int(p) for p in out.stdout.split()]
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None, timeout: float = 180, input: str | None = None
+            ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "voicebot", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env=dict(os.environ, **(env or {})))
+                          timeout=timeout, cwd=REPO, env=dict(os.environ, **(env or {})), input=input)
 
 
 def read_pcm(path: Path) -> tuple[np.ndarray, int]:

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voicebot import metrics
 from voicebot.calls.events import CallEvent
+from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
 from voicebot.llm.client import OpenAIChatAnswerer
 from voicebot.llm.server import EmbeddedLlamaServer
@@ -78,6 +79,54 @@ def choose_tts(settings: Settings) -> TTSEngine:
                              french_phonemes=english_voice, log_dir=log_dir)
 
 
+class PipelineCallControl:
+    """What the monitor's actions reach: a live call, driven through its own pipeline.
+
+    A supervisor's transfer is spoken ("je vous mets en relation…") and then carried out by the
+    pipeline's CallActions, exactly like a transfer the caller asked for.
+    """
+
+    def __init__(self, session: WebSocketCallSession, worker):
+        self.info = session.info
+        self._worker = worker
+
+    async def transfer(self, queue: str, target: str) -> bool:
+        from voicebot.pipeline.frames import CallActionFrame, SpeakFrame
+
+        await self._worker.queue_frames([SpeakFrame(text=phrases.TRANSFER, kind="phrase"),
+                                         CallActionFrame(action="transfer", reason="supervisor", queue=queue)])
+        return True
+
+    async def hangup(self, reason: str) -> None:
+        from voicebot.pipeline.frames import CallActionFrame
+
+        await self._worker.queue_frames([CallActionFrame(action="hangup", reason=reason)])
+
+
+class EventOutlet:
+    """Publishes a call's events on the bus in order, without ever blocking the pipeline."""
+
+    def __init__(self, bus):
+        self._bus = bus
+        self._queue: asyncio.Queue[CallEvent | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run())
+
+    def put(self, event: CallEvent) -> None:
+        self._queue.put_nowait(event)
+
+    async def _run(self) -> None:
+        while (event := await self._queue.get()) is not None:
+            try:
+                await self._bus.publish(event)
+            except Exception:
+                log.exception("event bus publish failed", extra={"call_id": event.call_id})
+
+    async def close(self) -> None:
+        self._queue.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._task, 5.0)
+
+
 @dataclass
 class Worker:
     """A running worker's shared state."""
@@ -89,10 +138,18 @@ class Worker:
     calls: dict[str, WebSocketCallSession] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     ready: bool = False
+    call_services: CallServices | None = None
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        s.server.data_dir.mkdir(parents=True, exist_ok=True)
+        if s.calls.worker_id == "" and s.server.worker_id:
+            s.calls.worker_id = s.server.worker_id
+        self.call_services = CallServices.build(s.calls, s.server.data_dir)
 
     async def start(self) -> None:
         s = self.settings
-        s.server.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.call_services.start()
         degraded = []
         try:
             stt = resolve("stt", s)
@@ -136,7 +193,6 @@ class Worker:
             if text.strip():
                 with contextlib.suppress(Exception):
                     await cache.get(to_speech(text), s.pipeline.sample_rate)
-        self.admission = Admission(s.server.max_concurrent_calls)
         for line in degraded:
             log.warning("DEGRADED %s", line)
         self.ready = True
@@ -151,23 +207,32 @@ class Worker:
         if self.llm_server is not None:
             await asyncio.to_thread(self.llm_server.stop)
             self.llm_server = None
+        if self.call_services is not None:
+            with contextlib.suppress(Exception):
+                await self.call_services.stop()
 
     async def run_call(self, transport, session: WebSocketCallSession) -> None:
         """Run one call's pipeline to its end."""
         from pipecat.workers.runner import WorkerRunner
 
-        assert self.services is not None
+        assert self.services is not None and self.call_services is not None
         info = session.info
-        metrics.CALLS_ACTIVE.inc()
         self.calls[info.call_id] = session
+        outlet = EventOutlet(self.call_services.bus)
+        control = self.call_services.control
 
         def publish(event: CallEvent) -> None:
+            outlet.put(event)
             if session.send_events and event.type in CLIENT_EVENTS:
                 session.send_event({"event": CLIENT_EVENTS[event.type], **event.data})
             if event.type == "error":
                 metrics.ERRORS_TOTAL.labels(stage=event.data.get("stage", "unknown")).inc()
 
-        worker, state = build_call(self.services, transport, session, publish=publish, on_turn=metrics.observe_turn)
+        def tap(pcm: bytes, rate: int) -> None:
+            control.publish_audio(info.call_id, pcm, rate)
+
+        worker, state = build_call(self.services, transport, session, publish=publish, audio_tap=tap)
+        control.register(PipelineCallControl(session, worker))
         runner = WorkerRunner(handle_sigint=False, handle_sigterm=False, check_dangling_tasks=False)
         end_reason = "caller_hangup"
 
@@ -186,7 +251,7 @@ class Worker:
         async def _disconnected(_t, _client):
             await worker.cancel()
 
-        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.settings.server.worker_id)
+        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id)
         log.info("call started (%s)", info.channel, extra={"call_id": info.call_id})
         try:
             await runner.add_workers(worker)
@@ -197,9 +262,9 @@ class Worker:
         finally:
             end_reason = session.hangup_reason or end_reason
             state.publish("call_ended", reason=end_reason)
+            control.unregister(info.call_id)
+            await outlet.close()
             self.calls.pop(info.call_id, None)
-            metrics.CALLS_ACTIVE.dec()
-            metrics.CALLS_TOTAL.labels(channel=info.channel, end_reason=end_reason).inc()
             session.on_end = None
             await session.close(1000, end_reason)
             log.info("call ended (%s)", end_reason, extra={"call_id": info.call_id})
@@ -235,6 +300,18 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
 
     app = FastAPI(title="voicebot", lifespan=lifespan)
     app.state.worker = worker
+    if settings.monitor.enabled:
+        from fastapi.responses import RedirectResponse
+
+        from voicebot.monitor.context import MonitorContext
+        from voicebot.monitor.web import mount
+
+        cs = worker.call_services
+        mount(app, MonitorContext(settings.monitor, cs.store, cs.bus, cs.control, settings.calls))
+
+        @app.get("/", include_in_schema=False)
+        async def root():
+            return RedirectResponse("/monitor")
 
     @app.get("/healthz")
     async def healthz():
@@ -250,15 +327,10 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
     async def run_call(transport, session):
         await worker.run_call(transport, session)
 
-    class _LazyAdmission(Admission):
-        """The limit is known once settings are loaded; the router is built before start-up."""
-
-        def __init__(self):
-            super().__init__(settings.server.max_concurrent_calls)
-
+    worker.admission = Admission(settings.server.max_concurrent_calls)
     app.include_router(websocket_router(allowed_rates=settings.websocket.allowed_rates,
                                         max_frame_bytes=settings.websocket.max_frame_bytes,
-                                        admission=_LazyAdmission(), run_call=run_call))
+                                        admission=worker.admission, run_call=run_call))
     return app
 
 

@@ -91,8 +91,16 @@ def cmd_models(args, settings: Settings) -> int:
 
 
 def _add_settings_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="TOML configuration file")
-    p.add_argument("--data-dir", help="data directory (models prepared here, call data)")
+    """--config and --data-dir on a command and, recursively, on its subcommands."""
+    known = {a for action in p._actions for a in action.option_strings}
+    if "--config" not in known:
+        p.add_argument("--config", help="TOML configuration file")
+    if "--data-dir" not in known:
+        p.add_argument("--data-dir", help="data directory (models prepared here, call data)")
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_settings_flags(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
+    for child in sub.choices.values():
+        _add_settings_flags(child)
     return parser
 
 

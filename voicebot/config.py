@@ -15,6 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from voicebot.calls.settings import CallsSettings
+from voicebot.monitor.settings import MonitorSettings
+
 ENV_PREFIX = "VOICEBOT_"
 
 
@@ -125,6 +128,8 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
+    calls: CallsSettings = Field(default_factory=CallsSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     @field_validator("server", mode="after")
     @classmethod

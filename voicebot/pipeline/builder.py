@@ -14,7 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pipecat.frames.frames import AudioRawFrame, Frame, InputAudioRawFrame, TTSAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.transports.base_transport import BaseTransport
 
@@ -34,6 +36,23 @@ from voicebot.tts.processor import PhraseCache, SpeechSynthesizer
 
 log = logging.getLogger("voicebot.pipeline")
 
+AudioTap = Callable[[bytes, int], None]
+
+
+class ListenTap(FrameProcessor):
+    """Hands a copy of the audio frames of one kind to a listener (supervisor listen-in); passes all on."""
+
+    def __init__(self, tap: AudioTap, kind: type[AudioRawFrame], **kwargs):
+        super().__init__(**kwargs)
+        self._tap = tap
+        self._kind = kind
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, self._kind):
+            self._tap(frame.audio, frame.sample_rate)
+        await self.push_frame(frame, direction)
+
 
 @dataclass
 class Services:
@@ -50,18 +69,20 @@ class Services:
 
 
 def build_call(services: Services, transport: BaseTransport, session: CallSession,
-               publish: Publisher | None = None, on_turn: Callable[[dict], None] | None = None
-               ) -> tuple[PipelineWorker, CallState]:
+               publish: Publisher | None = None, on_turn: Callable[[dict], None] | None = None,
+               audio_tap: AudioTap | None = None) -> tuple[PipelineWorker, CallState]:
     s = services.settings
     rate = s.pipeline.sample_rate
     state = CallState(session.info.call_id, publish=publish, on_turn=on_turn)
     pipeline = Pipeline([
         transport.input(),
+        *([ListenTap(audio_tap, InputAudioRawFrame)] if audio_tap else []),
         TurnDetector(state, s.pipeline, sample_rate=rate),
         CallWatchdog(state, s.pipeline),
         WhisperSTT(state, services.whisper, services.guard),
         Responder(state, services.answerer, history_turns=s.llm.history_turns),
         SpeechSynthesizer(state, services.tts, services.phrase_cache, sample_rate=rate),
+        *([ListenTap(audio_tap, TTSAudioRawFrame)] if audio_tap else []),
         transport.output(),
         CallActions(state, session, transfer_targets=services.transfer_targets),
     ])
