@@ -86,7 +86,7 @@ class PipelineCallControl:
     pipeline's CallActions, exactly like a transfer the caller asked for.
     """
 
-    def __init__(self, session: WebSocketCallSession, worker):
+    def __init__(self, session, worker):
         self.info = session.info
         self._worker = worker
 
@@ -139,6 +139,7 @@ class Worker:
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     call_services: CallServices | None = None
+    sip: object | None = None  # the SIP endpoint, when sip.enabled
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -195,10 +196,24 @@ class Worker:
                     await cache.get(to_speech(text), s.pipeline.sample_rate)
         for line in degraded:
             log.warning("DEGRADED %s", line)
+        if s.sip.enabled:
+            from voicebot.telephony.sip.endpoint import SipEndpoint
+
+            self.sip = SipEndpoint(s.sip, self.run_call)
+            try:
+                await self.sip.start()
+            except (ValueError, OSError) as e:
+                await self.stop()
+                raise StartupError(f"SIP endpoint: {e}") from None
+            log.info("SIP endpoint on udp/%s:%s", s.sip.host, self.sip.port)
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        if self.sip is not None:
+            with contextlib.suppress(Exception):
+                await self.sip.stop()
+            self.sip = None
         for session in list(self.calls.values()):
             with contextlib.suppress(Exception):
                 await session.close(1001, "server shutting down")
@@ -211,8 +226,8 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self.call_services.stop()
 
-    async def run_call(self, transport, session: WebSocketCallSession) -> None:
-        """Run one call's pipeline to its end."""
+    async def run_call(self, transport, session) -> None:
+        """Run one call's pipeline to its end (any CallSession: WebSocket or SIP)."""
         from pipecat.workers.runner import WorkerRunner
 
         assert self.services is not None and self.call_services is not None
@@ -223,7 +238,7 @@ class Worker:
 
         def publish(event: CallEvent) -> None:
             outlet.put(event)
-            if session.send_events and event.type in CLIENT_EVENTS:
+            if getattr(session, "send_events", False) and event.type in CLIENT_EVENTS:
                 session.send_event({"event": CLIENT_EVENTS[event.type], **event.data})
             if event.type == "error":
                 metrics.ERRORS_TOTAL.labels(stage=event.data.get("stage", "unknown")).inc()
@@ -239,7 +254,15 @@ class Worker:
         async def end() -> None:
             await worker.cancel()
 
-        session.on_end = end
+        if hasattr(session, "on_end"):
+            session.on_end = end
+        watcher = None
+        if hasattr(session, "wait_ended"):  # SIP: BYE from either side ends the pipeline
+            async def watch() -> None:
+                await session.wait_ended()
+                await worker.cancel()
+
+            watcher = asyncio.create_task(watch())
 
         @transport.event_handler("on_client_connected")
         async def _connected(_t, _client):
@@ -260,13 +283,17 @@ class Worker:
             end_reason = "error"
             log.exception("call failed: %s", e, extra={"call_id": info.call_id})
         finally:
-            end_reason = session.hangup_reason or end_reason
+            if watcher is not None:
+                watcher.cancel()
+            end_reason = (getattr(session, "hangup_reason", None) or getattr(session, "end_reason", None)
+                          or end_reason)
             state.publish("call_ended", reason=end_reason)
             control.unregister(info.call_id)
             await outlet.close()
             self.calls.pop(info.call_id, None)
-            session.on_end = None
-            await session.close(1000, end_reason)
+            if isinstance(session, WebSocketCallSession):
+                session.on_end = None
+                await session.close(1000, end_reason)
             log.info("call ended (%s)", end_reason, extra={"call_id": info.call_id})
 
 

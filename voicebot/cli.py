@@ -151,7 +151,11 @@ def settings_from_args(args) -> Settings:
         "server.http_host": getattr(args, "http_host", None),
         "server.http_port": getattr(args, "http_port", None),
         "server.data_dir": getattr(args, "data_dir", None),
+        "sip.host": getattr(args, "sip_host", None),
+        "sip.port": getattr(args, "sip_port", None),
     }
+    if overrides["sip.host"] is not None or overrides["sip.port"] is not None:
+        overrides["sip.enabled"] = True
     return load_settings(getattr(args, "config", None), overrides)
 
 

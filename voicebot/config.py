@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from voicebot.calls.settings import CallsSettings
 from voicebot.monitor.settings import MonitorSettings
+from voicebot.telephony.settings import SipSettings
 
 ENV_PREFIX = "VOICEBOT_"
 
@@ -128,6 +129,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
+    sip: SipSettings = Field(default_factory=SipSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
