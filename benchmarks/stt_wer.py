@@ -8,9 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import wave
-from pathlib import Path
 
 import numpy as np
 import soxr
@@ -21,8 +19,7 @@ from voicebot.pipeline.text_metrics import normalise_words
 from voicebot.stt.guard import TranscriptGuard
 from voicebot.stt.whisper import WhisperEngine
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from core_support import CLIPS, transcripts  # noqa: E402
+from voicebot.harness import CLIPS, transcripts
 
 
 def corpus_wer(pairs: list[tuple[str, str]]) -> float:

@@ -2,96 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import wave
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("VOICEBOT_SHARED_DIR", REPO.parent / "shared"))
-CLIPS = SHARED / "data" / "speech-fr"
+from voicebot.harness import CLIPS, REPO, SHARED, ServerProcess, free_port, transcripts  # noqa: F401
 
 
 def clip(name: str) -> Path:
     path = CLIPS / name
     assert path.is_file(), f"shared clip missing: {path} (set VOICEBOT_SHARED_DIR)"
     return path
-
-
-def transcripts() -> dict[str, str]:
-    with (CLIPS / "manifest.csv").open(encoding="utf-8") as f:
-        return {row["file"]: row["transcript"] for row in csv.DictReader(f)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class ServerProcess:
-    """`python -m voicebot serve` on a free port, with its own settings through VOICEBOT_* variables."""
-
-    data_dir: Path
-    env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_pcm(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/pcm"
-
-    def start(self, timeout: float = 240.0) -> "ServerProcess":
-        self.log_path = self.data_dir / f"serve-{self.port}.log"
-        env = dict(os.environ, **self.env)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voicebot", "serve", "--http-port", str(self.port),
-             "--data-dir", str(self.data_dir)],
-            stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT, env=env, cwd=REPO,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"voicebot serve exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"voicebot serve not healthy after {timeout} s:\n{self.log()[-3000:]}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def child_pids(self, pattern: str) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid), "-f", pattern], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 180, input: str | None = None

@@ -166,7 +166,7 @@ class Worker:
             if s.llm.backend == "embedded":
                 self.llm_server = EmbeddedLlamaServer(
                     llm.path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
-                    log_file=s.server.data_dir / "logs" / "llama-server.log")
+                    log_file=s.server.data_dir / "logs" / "llama-server.log", prompt_cache=s.llm.prompt_cache)
                 (s.server.data_dir / "logs").mkdir(parents=True, exist_ok=True)
                 await self.llm_server.start_async()
                 base_url, model = self.llm_server.base_url, self.llm_server.model_alias
@@ -185,13 +185,13 @@ class Worker:
         except Exception as e:
             await self.stop()
             raise StartupError(f"{type(e).__name__}: {e}") from None
-        cache = PhraseCache(tts)
+        cache = PhraseCache(tts) if s.tts.phrase_cache else None
         self.services = Services(settings=s, whisper=whisper, tts=tts, answerer=answerer, phrase_cache=cache,
                                  degraded=degraded)
         # Pre-synthesise the fixed phrases: the greeting and prompts then cost no TTS time in calls.
         for text in (s.pipeline.greeting, phrases.STILL_THERE, phrases.TRANSFER, phrases.LLM_APOLOGY,
                      phrases.NOT_UNDERSTOOD, phrases.GOODBYE_SILENCE):
-            if text.strip():
+            if text.strip() and cache is not None:
                 with contextlib.suppress(Exception):
                     await cache.get(to_speech(text), s.pipeline.sample_rate)
         for line in degraded:

@@ -72,6 +72,8 @@ class LLMSettings(Section):
     first_token_timeout_s: float = Field(8.0, gt=0, description="No first token by then: apologise, go on.")
     total_timeout_s: float = Field(30.0, gt=0, description="Whole answer deadline.")
     history_turns: int = Field(6, ge=0, description="Previous turns kept in the prompt.")
+    prompt_cache: bool = Field(True, description="Keep the shared prompt prefix cached in the embedded llama.cpp "
+                               "server (vLLM: --enable-prefix-caching, see deploy/vllm).")
 
 
 class TTSSettings(Section):
@@ -87,6 +89,7 @@ class TTSSettings(Section):
     espeak_voice: str = Field("fr-fr", description="espeak-ng voice for the espeak engine.")
     speaking_rate: float = Field(1.0, gt=0.3, lt=3.0, description="Speed factor (1.0 = normal).")
     workers: int = Field(1, ge=1, le=16, description="TTS worker processes per voicebot process.")
+    phrase_cache: bool = Field(True, description="Pre-synthesise fixed phrases (greeting, prompts) at start-up.")
 
 
 class PipelineSettings(Section):
@@ -104,6 +107,10 @@ class PipelineSettings(Section):
     barge_in_min_s: float = Field(0.6, ge=0.1, le=3.0, description="Speech over the bot needed to interrupt it.")
     silence_timeout_s: float = Field(12.0, ge=2, description="Caller silence before 'Vous êtes toujours là ?'.")
     max_call_s: float = Field(900.0, ge=10, description="Longest call; then the bot says goodbye and hangs up.")
+    speculative_stt: bool = Field(True, description="Transcribe during the pause before the end of turn is "
+                                  "confirmed; the result is used if the caller does not go on.")
+    speculative_after_s: float = Field(0.15, ge=0.02, le=2.0, description="Silence before speculative STT starts.")
+    first_clause: bool = Field(True, description="Send the answer's first clause to TTS as soon as it is complete.")
 
 
 class WebSocketSettings(Section):

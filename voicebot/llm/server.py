@@ -46,7 +46,8 @@ class EmbeddedLlamaServer:
     """Start/stop ``python -m llama_cpp.server`` for one GGUF model on 127.0.0.1."""
 
     def __init__(self, model_path: Path, host: str = "127.0.0.1", port: int = 0, n_ctx: int = 2048,
-                 n_threads: int = 2, log_file: Path | None = None, model_alias: str = "embedded"):
+                 n_threads: int = 2, log_file: Path | None = None, model_alias: str = "embedded",
+                 prompt_cache: bool = True):
         if not Path(model_path).is_file():
             raise LLMServerError(f"GGUF model file not found: {model_path}")
         self.model_path = Path(model_path)
@@ -56,6 +57,7 @@ class EmbeddedLlamaServer:
         self.n_threads = n_threads
         self.log_file = log_file
         self.model_alias = model_alias
+        self.prompt_cache = prompt_cache
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -70,7 +72,7 @@ class EmbeddedLlamaServer:
             "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
             "--n_threads_batch", str(self.n_threads),
             # Keeps the KV cache of the shared prompt prefix (system prompt + knowledge) between requests.
-            "--cache", "true", "--cache_type", "ram",
+            *(["--cache", "true", "--cache_type", "ram"] if self.prompt_cache else []),
         ]
 
     def spawn(self) -> None:

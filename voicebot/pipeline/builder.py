@@ -62,7 +62,7 @@ class Services:
     whisper: WhisperEngine
     tts: TTSEngine
     answerer: Answerer
-    phrase_cache: PhraseCache
+    phrase_cache: PhraseCache | None
     guard: TranscriptGuard = field(default_factory=TranscriptGuard)
     transfer_targets: dict[str, str] = field(default_factory=dict)
     degraded: list[str] = field(default_factory=list)
@@ -80,7 +80,7 @@ def build_call(services: Services, transport: BaseTransport, session: CallSessio
         TurnDetector(state, s.pipeline, sample_rate=rate),
         CallWatchdog(state, s.pipeline),
         WhisperSTT(state, services.whisper, services.guard),
-        Responder(state, services.answerer, history_turns=s.llm.history_turns),
+        Responder(state, services.answerer, history_turns=s.llm.history_turns, first_clause=s.pipeline.first_clause),
         SpeechSynthesizer(state, services.tts, services.phrase_cache, sample_rate=rate),
         *([ListenTap(audio_tap, TTSAudioRawFrame)] if audio_tap else []),
         transport.output(),

@@ -19,6 +19,22 @@ class CallerTurnFrame(DataFrame):
     sample_rate: int = 16000
     turn: int = 0
     during_bot: bool = False  # the caller spoke while the bot was speaking (barge-in or backchannel)
+    segment: int = 0
+    nbytes: int = 0
+
+
+@dataclass
+class SpeculativeTurnFrame(DataFrame):
+    """The audio of a turn that may be over (the caller paused): transcribe it now, keep it if the turn ends.
+
+    ``segment``/``nbytes`` identify the audio: the CallerTurnFrame that ends the turn carries the same pair
+    when the caller did not go on, and the speculative transcript is then used as the final one.
+    """
+
+    audio: bytes = b""
+    sample_rate: int = 16000
+    segment: int = 0
+    nbytes: int = 0
 
 
 @dataclass

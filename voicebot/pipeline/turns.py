@@ -30,7 +30,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.config import PipelineSettings
 from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import CallerSpeechFrame, CallerTurnFrame
+from voicebot.pipeline.frames import CallerSpeechFrame, CallerTurnFrame, SpeculativeTurnFrame
 
 log = logging.getLogger("voicebot.turns")
 
@@ -86,6 +86,8 @@ class TurnDetector(FrameProcessor):
         self._during_bot = False
         self._interrupted = False
         self._pending: asyncio.Task | None = None  # waits for an incomplete turn to be completed
+        self._segment_id = 0
+        self._speculated_at = -1  # _last_speech_bytes when speculative audio was last sent
 
     # -- frame routing -------------------------------------------------------------------------
 
@@ -145,11 +147,17 @@ class TurnDetector(FrameProcessor):
             await self._maybe_barge_in(now)
         elif vad_state == VADState.QUIET and self._in_speech:
             await self._on_speech_stop()
+        if (self._s.speculative_stt and self._segment is not None and self._last_speech_bytes
+                and self._speculated_at != self._last_speech_bytes and vad_state != VADState.SPEAKING
+                and now - self._last_speech >= self._s.speculative_after_s):
+            await self._speculate()
 
     async def _on_speech_start(self, now: float) -> None:
         self._in_speech = True
         self._cancel_pending()
         if self._segment is None:  # a new turn (else: the caller resumed an incomplete turn)
+            self._segment_id += 1
+            self._speculated_at = -1
             self._segment = list(self._preroll)
             self._preroll.clear()
             self._speech_started = now - self._s.vad_start_s
@@ -210,21 +218,31 @@ class TurnDetector(FrameProcessor):
             self._pending.cancel()
             self._pending = None
 
+    def _turn_audio(self) -> bytes:
+        """The segment up to the last speech frame plus a short tail of silence."""
+        audio = b"".join(self._segment or [])
+        keep = self._last_speech_bytes + int(TAIL_S * self._rate) * 2
+        return audio[: keep - keep % 2]
+
+    async def _speculate(self) -> None:
+        self._speculated_at = self._last_speech_bytes
+        await self.push_frame(SpeculativeTurnFrame(audio=self._turn_audio(), sample_rate=self._rate,
+                                                   segment=self._segment_id, nbytes=self._last_speech_bytes))
+
     async def _emit_turn(self, why: str) -> None:
         self._cancel_pending()
-        segment, self._segment = self._segment or [], None
+        audio = self._turn_audio()
+        self._segment = None
         if self._turn is not None:
             self._turn.clear()
-        audio = b"".join(segment)
-        keep = self._last_speech_bytes + int(TAIL_S * self._rate) * 2
-        audio = audio[: keep - keep % 2]
         st = self._state
         t = st.new_turn()
         t.mark("speech_end", self._last_speech)
         t.mark("turn_end")
         during_bot = self._during_bot and st.bot_speaking
         log.debug("turn %d ended (%s), %.2f s of audio", t.turn, why, len(audio) / 2 / self._rate)
-        await self.push_frame(CallerTurnFrame(audio=audio, sample_rate=self._rate, turn=t.turn, during_bot=during_bot))
+        await self.push_frame(CallerTurnFrame(audio=audio, sample_rate=self._rate, turn=t.turn, during_bot=during_bot,
+                                              segment=self._segment_id, nbytes=self._last_speech_bytes))
 
     async def cleanup(self):
         self._cancel_pending()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import CallerTranscriptFrame, CallerTurnFrame
+from voicebot.pipeline.frames import CallerTranscriptFrame, CallerTurnFrame, SpeculativeTurnFrame
 from voicebot.pipeline.phrases import is_backchannel
 from voicebot.stt.guard import TranscriptGuard
 from voicebot.stt.whisper import WhisperEngine
@@ -28,19 +29,38 @@ class WhisperSTT(FrameProcessor):
         self._state = state
         self._engine = engine
         self._guard = guard or TranscriptGuard()
+        self._speculative: tuple[tuple[int, int], asyncio.Task] | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
-        if isinstance(frame, CallerTurnFrame):
+        if isinstance(frame, SpeculativeTurnFrame):
+            self._speculate(frame)
+        elif isinstance(frame, CallerTurnFrame):
             await self._transcribe(frame)
         else:
             await self.push_frame(frame, direction)
+
+    def _speculate(self, frame: SpeculativeTurnFrame) -> None:
+        """Start transcribing the audio of a pause; the final turn frame picks the result up if it matches."""
+        if self._speculative is not None:
+            self._speculative[1].cancel()  # its result is stale; the worker thread finishes on its own
+        task = asyncio.get_running_loop().create_task(self._engine.transcribe_pcm16(frame.audio, frame.sample_rate))
+        self._speculative = ((frame.segment, frame.nbytes), task)
+
+    async def _result_for(self, frame: CallerTurnFrame):
+        spec, self._speculative = self._speculative, None
+        if spec is not None:
+            key, task = spec
+            if key == (frame.segment, frame.nbytes) and not task.cancelled():
+                return await task
+            task.cancel()
+        return await self._engine.transcribe_pcm16(frame.audio, frame.sample_rate)
 
     async def _transcribe(self, frame: CallerTurnFrame) -> None:
         st = self._state
         turn = st.turn(frame.turn)
         try:
-            result = await self._engine.transcribe_pcm16(frame.audio, frame.sample_rate)
+            result = await self._result_for(frame)
         except Exception as e:  # a failed transcription costs this turn, never the call
             log.exception("transcription failed", extra={"call_id": st.call_id})
             st.publish("error", stage="stt", message=str(e))

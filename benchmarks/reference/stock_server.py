@@ -1,0 +1,288 @@
+# SPDX-License-Identifier: EUPL-1.2
+"""The stock-pipecat reference server: what pipecat 1.14 gives out of the box, for the latency benchmark.
+
+    python -m benchmarks.reference.stock_server --port 8100 --llm-base-url http://127.0.0.1:8011/v1 \\
+        --whisper-model var/models/whisper-base --piper-voice VOICE.onnx [--piper-url http://H:P/synthesize]
+
+It serves voicebot's binary WebSocket protocol (``/ws/pcm?rate=8000``, wire format from voicebot's
+``PcmSerializer``; ``connected``, ``turn`` and ``error`` JSON events) so that the same caller measures both
+servers. Everything in the pipeline is pipecat's own, with its defaults:
+
+    FastAPIWebsocketTransport → WhisperSTTService (faster-whisper, cpu, compute type "default", French)
+    → LLMContextAggregatorPair user aggregator (SileroVADAnalyzer, default turn strategies: VAD start,
+      Smart Turn v3 stop) → OpenAILLMService (the given OpenAI-compatible server) → PiperHttpTTSService
+    → transport output → assistant aggregator; run by a PipelineWorker on a WorkerRunner.
+
+Only the wiring around it is ours: the ``turn`` events (an observer, nothing added to the pipeline), the
+Piper HTTP server as a child process, and loading the Whisper model off the event loop.
+``--whisper-compute-type int8`` (not stock) matches voicebot's CTranslate2 compute type for a like-for-like run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import types
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import aiohttp
+import uvicorn
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import JSONResponse
+from loguru import logger
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.whisper.stt import WhisperSTTService
+from pipecat.transcriptions.language import Language
+from pipecat.transports.websocket.fastapi import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+from pipecat.workers.runner import WorkerRunner
+from starlette.websockets import WebSocketState
+
+from benchmarks.reference.piper_http import PiperHttpServer, PiperServerError
+from benchmarks.reference.turn_events import TurnEventObserver
+from voicebot.telephony.serializers import PcmSerializer
+
+GREETING = ("Bonjour, vous êtes en ligne avec l'assistant vocal de la Région Île-de-France. "
+            "Comment puis-je vous aider ?")
+SYSTEM_PROMPT = ("Tu es l'assistant vocal de la Région Île-de-France. "
+                 "Réponds en français, en une à trois phrases courtes.")
+LLM_MODEL = "embedded"
+ALLOWED_RATES = (8000, 16000)
+MAX_MESSAGE_BYTES = 64 * 1024
+PIPELINE_RATE = 16000
+
+log = logging.getLogger("benchmarks.reference")
+
+
+def _import_piper_http_tts():
+    """pipecat's ``PiperHttpTTSService``, without loading Piper (GPL) into this process.
+
+    ``pipecat.services.piper.tts`` imports ``piper`` at module level for its *other*, in-process class;
+    the HTTP class never uses it. Placeholders stand in for those two names during the import, so Piper
+    stays in its own process (and need not even be installed where --piper-url points elsewhere).
+    """
+    if "pipecat.services.piper.tts" not in sys.modules:
+        def unavailable(*_a, **_k):
+            raise RuntimeError("in-process Piper is deliberately not loaded in the stock server")
+
+        stubs = {"piper": types.ModuleType("piper"), "piper.download_voices": types.ModuleType("piper.download_voices")}
+        stubs["piper"].PiperVoice = type("PiperVoice", (), {"load": staticmethod(unavailable)})
+        stubs["piper.download_voices"].download_voice = unavailable
+        saved = {name: sys.modules.get(name) for name in stubs}
+        sys.modules.update(stubs)
+        try:
+            import pipecat.services.piper.tts  # noqa: F401
+        finally:
+            for name, module in saved.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
+    return sys.modules["pipecat.services.piper.tts"].PiperHttpTTSService
+
+
+PiperHttpTTSService = _import_piper_http_tts()
+
+
+@dataclass(frozen=True)
+class StockConfig:
+    llm_base_url: str
+    whisper_model: Path
+    piper_url: str
+    whisper_compute_type: str = "default"
+
+
+class EventOutbox:
+    """JSON text events to the caller, in order, never blocking the pipeline."""
+
+    def __init__(self, ws: WebSocket):
+        self._ws = ws
+        self._queue: asyncio.Queue[dict | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run())
+
+    def send(self, msg: dict) -> None:
+        self._queue.put_nowait(msg)
+
+    async def _run(self) -> None:
+        while (msg := await self._queue.get()) is not None:
+            if self._ws.client_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):  # the caller may be gone
+                    await self._ws.send_text(json.dumps(msg, ensure_ascii=False))
+
+    async def close(self) -> None:
+        self._queue.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._task, 2.0)
+
+
+async def run_call(ws: WebSocket, rate: int, config: StockConfig, http: aiohttp.ClientSession) -> None:
+    """One call: the stock pipeline on this WebSocket, until the caller hangs up."""
+    call_id = uuid.uuid4().hex[:16]
+    outbox = EventOutbox(ws)
+    outbox.send({"event": "connected", "call_id": call_id, "rate": rate})
+
+    def on_error(code: str, message: str) -> None:
+        outbox.send({"event": "error", "code": code, "message": message})
+
+    def on_control(msg: dict) -> None:
+        if msg["event"] == "hangup":
+            asyncio.get_running_loop().create_task(ws.close(1000, "caller_hangup"))
+        elif msg["event"] == "ping":
+            outbox.send({"event": "pong"})
+
+    serializer = PcmSerializer(rate, max_bytes=MAX_MESSAGE_BYTES, on_error=on_error, on_control=on_control)
+    transport = FastAPIWebsocketTransport(
+        websocket=ws,
+        params=FastAPIWebsocketParams(audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
+                                      serializer=serializer),
+    )
+    # Stock pipecat loads the model in the constructor (per call); a thread keeps other calls' audio flowing.
+    stt = await asyncio.to_thread(
+        WhisperSTTService, device="cpu", compute_type=config.whisper_compute_type,
+        settings=WhisperSTTService.Settings(model=str(config.whisper_model), language=Language.FR))
+    llm = OpenAILLMService(base_url=config.llm_base_url, api_key="x",
+                           settings=OpenAILLMService.Settings(model=LLM_MODEL, system_instruction=SYSTEM_PROMPT))
+    tts = PiperHttpTTSService(base_url=config.piper_url, aiohttp_session=http)
+    user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
+        LLMContext(), user_params=LLMUserAggregatorParams(vad_analyzer=SileroVADAnalyzer()))
+    pipeline = Pipeline([transport.input(), stt, user_aggregator, llm, tts, transport.output(),
+                         assistant_aggregator])
+
+    turns = TurnEventObserver(llm, outbox.send)
+    user_aggregator.add_event_handler("on_user_turn_stopped", turns.on_user_turn_stopped)
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(audio_in_sample_rate=PIPELINE_RATE, audio_out_sample_rate=PIPELINE_RATE),
+        observers=[turns],
+    )
+
+    @transport.event_handler("on_client_connected")
+    async def on_client_connected(_transport, _client):
+        await worker.queue_frames([TTSSpeakFrame(GREETING)])
+
+    @transport.event_handler("on_client_disconnected")
+    async def on_client_disconnected(_transport, _client):
+        await worker.cancel()
+
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    try:
+        await runner.run()
+    finally:
+        await outbox.close()
+
+
+def build_app(config: StockConfig) -> FastAPI:
+    state: dict = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        async with aiohttp.ClientSession() as http:
+            state["http"] = http
+            yield
+            state.clear()
+
+    app = FastAPI(title="stock pipecat reference", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz():
+        ready = "http" in state
+        return JSONResponse({"status": "ok" if ready else "starting"}, status_code=200 if ready else 503)
+
+    @app.websocket("/ws/pcm")
+    async def pcm(ws: WebSocket):
+        raw = ws.query_params.get("rate", "8000")
+        await ws.accept()
+        if not raw.isdigit() or int(raw) not in ALLOWED_RATES:
+            message = f"unsupported sample rate {raw!r}: use one of {', '.join(map(str, ALLOWED_RATES))}"
+            with contextlib.suppress(Exception):
+                await ws.send_text(json.dumps({"event": "error", "code": "bad_rate", "message": message}))
+                await ws.close(4400, message[:120])
+            return
+        try:
+            await run_call(ws, int(raw), config, state["http"])
+        except Exception:
+            log.exception("call failed")
+            with contextlib.suppress(Exception):
+                await ws.close(1011, "internal error")
+
+    return app
+
+
+def _piper_url(url: str) -> str:
+    """Accept a bare server address too: Piper's HTTP server synthesizes at /synthesize."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"--piper-url must be an http(s) URL, got {url!r}")
+    return url.rstrip("/") + ("/synthesize" if parsed.path in ("", "/") else "")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.reference.stock_server",
+                                description="Stock pipecat reference pipeline on voicebot's /ws/pcm protocol.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, required=True, help="HTTP/WebSocket port")
+    p.add_argument("--llm-base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8011/v1")
+    p.add_argument("--whisper-model", type=Path, required=True, help="local faster-whisper (CTranslate2) model dir")
+    p.add_argument("--whisper-compute-type", default="default",
+                   help="CTranslate2 compute type; 'default' is pipecat's default (float32 on CPU for a float16 "
+                        "model); 'int8' is NOT stock, for a like-for-like run against an int8 voicebot")
+    p.add_argument("--piper-voice", type=Path, help="Piper .onnx voice for the child Piper HTTP server")
+    p.add_argument("--piper-url", help="use this Piper HTTP server instead of starting one "
+                                       "(http://HOST:PORT or its /synthesize URL)")
+    p.add_argument("--log-level", default="WARNING", help="pipecat/loguru log level (default WARNING)")
+    return p.parse_args(argv)
+
+
+def _fail(message: str) -> int:
+    print(f"stock_server: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logger.remove()
+    logger.add(sys.stderr, level=args.log_level.upper())
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not (args.whisper_model / "model.bin").is_file():
+        return _fail(f"no faster-whisper model in {args.whisper_model} (model.bin missing)")
+    if not args.piper_url and not args.piper_voice:
+        return _fail("give --piper-voice (a child Piper HTTP server is started) or --piper-url")
+    piper: PiperHttpServer | None = None
+    try:
+        if args.piper_url:
+            piper_url = _piper_url(args.piper_url)
+        else:
+            piper = PiperHttpServer(args.piper_voice).start()
+            piper_url = piper.synthesize_url
+        config = StockConfig(llm_base_url=args.llm_base_url.rstrip("/"), whisper_model=args.whisper_model,
+                             piper_url=piper_url, whisper_compute_type=args.whisper_compute_type)
+        uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="warning")
+    except (PiperServerError, ValueError) as e:
+        return _fail(str(e))
+    finally:
+        if piper is not None:
+            piper.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

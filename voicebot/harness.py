@@ -1,0 +1,90 @@
+"""A voicebot server (or any server speaking its WebSocket protocol) run as a child process.
+
+Used by the latency benchmark and the end-to-end tests: start, wait for /healthz, stop with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VOICEBOT_SHARED_DIR", REPO.parent / "shared"))
+CLIPS = SHARED / "data" / "speech-fr"
+
+
+def transcripts() -> dict[str, str]:
+    """Reference transcripts of the shared French clips, by file name."""
+    with (CLIPS / "manifest.csv").open(encoding="utf-8") as f:
+        return {row["file"]: row["transcript"] for row in csv.DictReader(f)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """``python -m voicebot serve`` (or ``command``) on a free port; settings through VOICEBOT_* variables."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    command: list[str] | None = None
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_pcm(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/pcm"
+
+    def start(self, timeout: float = 240.0) -> "ServerProcess":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / f"serve-{self.port}.log"
+        cmd = self.command or [sys.executable, "-m", "voicebot", "serve", "--http-port", str(self.port),
+                               "--data-dir", str(self.data_dir)]
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **self.env), cwd=REPO)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"server not healthy after {timeout} s:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def child_pids(self, pattern: str) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid), "-f", pattern], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
