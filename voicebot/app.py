@@ -19,7 +19,6 @@ from voicebot import metrics
 from voicebot.calls.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
-from voicebot.llm.client import OpenAIChatAnswerer
 from voicebot.llm.server import EmbeddedLlamaServer
 from voicebot.models import ModelError, resolve
 from voicebot.pipeline import phrases
@@ -140,6 +139,7 @@ class Worker:
     ready: bool = False
     call_services: CallServices | None = None
     sip: object | None = None  # the SIP endpoint, when sip.enabled
+    knowledge: object | None = None  # the KnowledgeService
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -163,6 +163,7 @@ class Worker:
             llm = resolve("llm", s)
             if llm.degraded:
                 degraded.append(f"llm: {llm.source} — {llm.notes}")
+            base_url, model = s.llm.base_url, s.llm.model
             if s.llm.backend == "embedded":
                 self.llm_server = EmbeddedLlamaServer(
                     llm.path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
@@ -170,12 +171,7 @@ class Worker:
                 (s.server.data_dir / "logs").mkdir(parents=True, exist_ok=True)
                 await self.llm_server.start_async()
                 base_url, model = self.llm_server.base_url, self.llm_server.model_alias
-            else:
-                base_url, model = s.llm.base_url, s.llm.model
-            answerer = OpenAIChatAnswerer(base_url, api_key=s.llm.api_key, model=model,
-                                          temperature=s.llm.temperature, max_tokens=s.llm.max_tokens,
-                                          first_token_timeout_s=s.llm.first_token_timeout_s,
-                                          total_timeout_s=s.llm.total_timeout_s)
+            answerer = await asyncio.to_thread(self._knowledge_answerer, base_url, model)
             tts = choose_tts(s)
             await tts.start()
             if s.tts.voice == "embedded":
@@ -207,6 +203,19 @@ class Worker:
                 raise StartupError(f"SIP endpoint: {e}") from None
             log.info("SIP endpoint on udp/%s:%s", s.sip.host, self.sip.port)
         self.ready = True
+
+    def _knowledge_answerer(self, base_url: str, model: str):
+        """Answers come from the knowledge base: retrieval, grounded LLM + guard, extractive fallback."""
+        from voicebot.knowledge.service import KnowledgeService
+        from voicebot.knowledge.voice import KnowledgeAnswerer
+
+        s = self.settings
+        self.knowledge = KnowledgeService.from_settings(s)
+        backend = "extractive" if s.llm.backend == "extractive" else s.knowledge.backend
+        if backend == "llm":
+            self.knowledge.use_llm(base_url, model or None)
+        log.info("knowledge base ready: %d chunks, answers by %s", self.knowledge.store.chunk_count(), backend)
+        return KnowledgeAnswerer(self.knowledge, backend)
 
     async def stop(self) -> None:
         self.ready = False

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from voicebot.calls.settings import CallsSettings
+from voicebot.knowledge.settings import KnowledgeSettings
 from voicebot.monitor.settings import MonitorSettings
 from voicebot.telephony.settings import SipSettings
 
@@ -136,6 +137,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)

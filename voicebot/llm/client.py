@@ -7,6 +7,7 @@ text pieces out. The knowledge base plugs its grounded answerer behind the same 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
@@ -28,7 +29,9 @@ class AnswerMeta:
     grounded: bool | None = None
     fallback: str | None = None  # None | "extractive" | "no_answer"
     guard: str | None = None
-    transfer: bool = False  # the answer offers/asks for a human agent
+    transfer: bool = False  # hand the call to a human agent now
+    offer_human: bool = False  # the answer offered a human agent (a "oui" next turn accepts it)
+    queue: str | None = None  # the agent queue matching the answer's topic
 
 
 class Answerer(Protocol):
@@ -41,9 +44,10 @@ class OpenAIChatAnswerer:
 
     def __init__(self, base_url: str, *, api_key: str = "not-needed", model: str = "", temperature: float = 0.2,
                  max_tokens: int = 120, first_token_timeout_s: float = 8.0, total_timeout_s: float = 30.0,
-                 system_prompt: str = SYSTEM_PROMPT):
-        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
-                                  timeout=total_timeout_s)
+                 system_prompt: str = SYSTEM_PROMPT, client=None):
+        # ``client``: any object with AsyncOpenAI's chat.completions.create (tests script one).
+        self.client = client or AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
+                                            timeout=total_timeout_s)
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -69,6 +73,7 @@ class OpenAIChatAnswerer:
     async def stream_messages(self, messages: list[dict]) -> AsyncIterator[str]:
         model = await self._model_name()
         deadline = time.monotonic() + self.total_timeout_s
+        stream = None
         try:
             stream = await asyncio.wait_for(
                 self.client.chat.completions.create(model=model, messages=messages, stream=True,
@@ -97,6 +102,11 @@ class OpenAIChatAnswerer:
             raise
         except Exception as e:
             raise AnswerError(f"LLM request failed: {type(e).__name__}: {e}") from None
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:  # stops generation on the server when the reader stopped early
+                with contextlib.suppress(Exception):
+                    await close()
 
     async def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
         async for piece in self.stream_messages(self.messages(question, history)):

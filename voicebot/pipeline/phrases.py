@@ -45,6 +45,18 @@ def fold(text: str) -> str:
     return " ".join(re.sub(r"[^\w' ]", " ", text).split())
 
 
+AFFIRMATIVE = {"oui", "ouais", "oui merci", "oui s'il vous plait", "oui svp", "d'accord", "ok", "volontiers",
+               "je veux bien", "oui je veux bien", "oui d'accord", "bien sur", "oui bien sur", "avec plaisir"}
+
+# Knowledge topics → agent queues (the monitor's and the SIP trunk's queue names).
+QUEUE_OF_TOPIC = {"funding": "aides", "transport": "transport", "highschool": "lycees", "other": "accueil"}
+DEFAULT_QUEUE = "accueil"
+
+
+def is_affirmative(text: str) -> bool:
+    return fold(text) in AFFIRMATIVE
+
+
 def is_backchannel(text: str) -> bool:
     return fold(text) in BACKCHANNELS
 

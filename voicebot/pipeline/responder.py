@@ -12,7 +12,7 @@ import logging
 from pipecat.frames.frames import Frame, InputDTMFFrame, InterruptionFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from voicebot.llm.client import Answerer, AnswerError, AnswerMeta
+from voicebot.llm.client import Answerer, AnswerMeta
 from voicebot.pipeline import phrases
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import CallActionFrame, CallerTranscriptFrame, DTMFDigitFrame, SpeakFrame
@@ -23,7 +23,7 @@ log = logging.getLogger("voicebot.responder")
 
 class Responder(FrameProcessor):
     def __init__(self, state: CallState, answerer: Answerer, *, history_turns: int = 6,
-                 first_clause: bool = True, default_queue: str = "general", **kwargs):
+                 first_clause: bool = True, default_queue: str = phrases.DEFAULT_QUEUE, **kwargs):
         super().__init__(**kwargs)
         self._state = state
         self._answerer = answerer
@@ -32,6 +32,8 @@ class Responder(FrameProcessor):
         self._first_clause = first_clause
         self._default_queue = default_queue
         self._not_understood = 0
+        self._offered_human = False  # the last answer offered a human agent
+        self._queue = default_queue  # agent queue of the current topic
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
@@ -54,14 +56,15 @@ class Responder(FrameProcessor):
     async def _transfer(self, reason: str, turn: int) -> None:
         self._state.bot_turn = turn
         await self.push_frame(SpeakFrame(text=phrases.TRANSFER, turn=turn, kind="phrase"))
-        await self.push_frame(CallActionFrame(action="transfer", reason=reason, queue=self._default_queue))
+        await self.push_frame(CallActionFrame(action="transfer", reason=reason, queue=self._queue))
 
     async def _answer(self, frame: CallerTranscriptFrame) -> None:
         st = self._state
         turn = st.turn(frame.turn)
-        if phrases.asks_for_human(frame.text):
+        offered, self._offered_human = self._offered_human, False
+        if phrases.asks_for_human(frame.text) or (offered and phrases.is_affirmative(frame.text)):
             turn.bot_text.append(phrases.TRANSFER)
-            await self._transfer("caller_request", frame.turn)
+            await self._transfer("caller_request" if not offered else "no_answer", frame.turn)
             return
         st.bot_turn = frame.turn
         st.publish("state", state="thinking")
@@ -83,7 +86,7 @@ class Responder(FrameProcessor):
                 await self._say(tail, frame.turn, last=True)
             elif spoken:
                 await self.push_frame(SpeakFrame(text="", turn=frame.turn, last=True))
-        except AnswerError as e:
+        except Exception as e:  # any answerer failure (AnswerError and others): apologise, the call goes on
             log.warning("answer failed: %s", e, extra={"call_id": st.call_id})
             st.publish("error", stage="llm", message=str(e))
             turn.guard = "llm_error"
@@ -98,8 +101,11 @@ class Responder(FrameProcessor):
         if not spoken:
             self._not_understood += 1
             await self._say(phrases.NOT_UNDERSTOOD, frame.turn, last=True, kind="phrase")
+        if meta.queue:
+            self._queue = phrases.QUEUE_OF_TOPIC.get(meta.queue, self._default_queue)
+        self._offered_human = meta.offer_human
         if meta.transfer:
-            await self.push_frame(CallActionFrame(action="transfer", reason="no_answer", queue=self._default_queue))
+            await self.push_frame(CallActionFrame(action="transfer", reason="no_answer", queue=self._queue))
 
     async def _say(self, text: str, turn: int, *, last: bool, kind: str = "answer") -> None:
         t = self._state.turn(turn)

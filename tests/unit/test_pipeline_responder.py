@@ -1,0 +1,56 @@
+"""The Responder's decisions (pure logic, scripted answerers): streaming, apology, transfer, offer accepted."""
+
+from pipecat.tests.utils import run_test
+
+from voicebot.llm.client import AnswerError, AnswerMeta
+from voicebot.pipeline import phrases
+from voicebot.pipeline.call_state import CallState
+from voicebot.pipeline.frames import CallActionFrame, CallerTranscriptFrame, SpeakFrame
+from voicebot.pipeline.responder import Responder
+
+
+class Scripted:
+    def __init__(self, pieces, *, fail=False, offer=False, queue=None):
+        self.pieces, self.fail, self.offer, self.queue = pieces, fail, offer, queue
+
+    async def stream(self, question, history, meta: AnswerMeta):
+        for p in self.pieces:
+            yield p
+        if self.fail:
+            raise AnswerError("server down")
+        meta.offer_human, meta.queue = self.offer, self.queue
+        meta.sources = [{"id": "doc#1"}]
+
+
+async def _run(answerer, *texts):
+    state = CallState("c")
+    frames = [CallerTranscriptFrame(text=t, turn=i + 1) for i, t in enumerate(texts)]
+    down, _ = await run_test(Responder(state, answerer), frames_to_send=frames)
+    return state, [f for f in down if isinstance(f, (SpeakFrame, CallActionFrame))]
+
+
+async def test_answer_is_cut_into_clauses_as_it_streams():
+    state, out = await _run(Scripted(["Le passe Navigo mois, ", "toutes zones, coûte 90,80 €. ", "Bonne journée."]),
+                            "combien coûte le passe navigo")
+    texts = [f.text for f in out if isinstance(f, SpeakFrame)]
+    assert texts[0] == "Le passe Navigo mois," and "90,80 €" in texts[1] and texts[-1] == "Bonne journée."
+    assert out[-1].last and state.turn(1).sources == [{"id": "doc#1"}]
+    assert "llm_first_token" in state.turn(1).marks and "tts_first_sentence" in state.turn(1).marks
+
+
+async def test_failure_gives_the_apology_and_the_call_goes_on():
+    state, out = await _run(Scripted([], fail=True), "bonjour")
+    assert [f.text for f in out] == [phrases.LLM_APOLOGY] and state.turn(1).guard == "llm_error"
+
+
+async def test_asking_for_a_person_transfers():
+    _, out = await _run(Scripted(["ignored"]), "je voudrais parler à un conseiller")
+    assert [type(f) for f in out] == [SpeakFrame, CallActionFrame]
+    assert out[0].text == phrases.TRANSFER and out[1].action == "transfer" and out[1].reason == "caller_request"
+
+
+async def test_yes_after_an_offer_transfers_to_the_topic_queue():
+    _, out = await _run(Scripted(["Je n'ai pas cette information."], offer=True, queue="transport"),
+                        "la piscine est ouverte", "oui s'il vous plaît")
+    actions = [f for f in out if isinstance(f, CallActionFrame)]
+    assert len(actions) == 1 and actions[0].reason == "no_answer" and actions[0].queue == "transport"

@@ -1,0 +1,37 @@
+"""The knowledge base as the voice pipeline's answerer (the knowledge step before/around the LLM).
+
+Retrieval, the grounded LLM answer, the grounding guard and the extractive fallback all happen in
+KnowledgeService; this adapter streams the guarded sentences to the Responder and reports, per turn,
+the chunks used (ids, scores), the sources and whether the guard passed or fell back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import AsyncIterator
+
+from voicebot.knowledge.service import KnowledgeService
+from voicebot.llm.client import AnswerMeta
+
+
+class KnowledgeAnswerer:
+    def __init__(self, service: KnowledgeService, backend: str):
+        self.service = service
+        self.backend = backend
+
+    async def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
+        stream = self.service.stream_answer(question, dt.date.today(), backend=self.backend)
+        try:
+            async for sentence in stream:
+                yield sentence
+        finally:
+            await stream.aclose()  # an interrupted answer stops generating
+            answer = stream.answer
+            if answer is not None:
+                meta.sources = [*answer.sources, *({"chunk": cid, "score": round(score, 4)}
+                                                   for cid, score in answer.chunks)]
+                meta.grounded = answer.grounded
+                meta.fallback = answer.fallback
+                meta.guard = f"{answer.guard}/{answer.fallback or 'llm'}"
+                meta.offer_human = answer.fallback == "no_answer"
+                meta.queue = answer.queue
