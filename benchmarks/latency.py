@@ -2,6 +2,8 @@
 
 Run: ``voicebot bench latency [--quick] [--calls N] [--json] [--ablation] [--out DIR]``.
 
+Like for like, voicebot runs with ``llm.grounded = false`` (the LLM alone, as in the stock pipeline);
+the product's grounded path is measured too (``grounded`` in the results) but not used for the ratio.
 Both systems get real WebSocket calls that play the same French clips as 8 kHz telephone audio, turn by
 turn and interleaved (ours, reference, ours, …) so that machine noise falls on both. Latency is measured
 at the wire on the caller's side: end of caller speech in the sent audio → first non-silent bot audio
@@ -27,6 +29,7 @@ import numpy as np
 from voicebot.config import Settings
 from voicebot.harness import CLIPS, REPO, ServerProcess, free_port
 from voicebot.models import resolve
+from voicebot.pipeline.call_state import LATENCY_MARKS
 from voicebot.telephony.caller import Caller
 
 # Question-like clips first (speech-to-phrase commands and questions), then read sentences.
@@ -39,7 +42,8 @@ STAGES = [  # (name, from mark, to mark)
     ("tts_first_audio", "tts_first_sentence", "tts_first_audio"),
     ("transport", "tts_first_audio", "bot_audio_first"),
 ]
-ABLATIONS = [  # (label, env that turns one optimisation off)
+ABLATIONS = [  # (label, env that turns one optimisation off; the first row is the product's grounded path)
+    ("grounded answers on (product default; clips are mostly out of scope)", {"VOICEBOT_LLM__GROUNDED": "true"}),
     ("speculative STT off", {"VOICEBOT_PIPELINE__SPECULATIVE_STT": "false"}),
     ("first clause off", {"VOICEBOT_PIPELINE__FIRST_CLAUSE": "false"}),
     ("prompt cache off", {"VOICEBOT_LLM__PROMPT_CACHE": "false"}),
@@ -101,6 +105,9 @@ class Bench:
     calls: int
     out_dir: Path
     ablation: bool
+    levels: list[int] | None = None
+    skip_reference: bool = False
+    config: str | None = None
     log: list[str] = field(default_factory=list)
 
     def say(self, msg: str) -> None:
@@ -108,6 +115,8 @@ class Bench:
 
     def ours_env(self, llm_port: int, extra: dict | None = None) -> dict:
         env = {"VOICEBOT_LLM__EMBEDDED_PORT": str(llm_port),
+               # like for like: the reference has no knowledge base, so ours answers with the LLM alone too
+               "VOICEBOT_LLM__GROUNDED": "false",
                # same TTS model as the reference: the offline Piper voice (see README: models)
                "VOICEBOT_TTS__ENGINE": "piper", "VOICEBOT_SIP__ENABLED": "false",
                "VOICEBOT_PIPELINE__SILENCE_TIMEOUT_S": "60"}
@@ -115,7 +124,11 @@ class Bench:
         return env
 
     def start_ours(self, llm_port: int, extra: dict | None = None, tag: str = "ours") -> ServerProcess:
-        return ServerProcess(self.settings.server.data_dir / "bench" / tag, env=self.ours_env(llm_port, extra)).start()
+        srv = ServerProcess(self.settings.server.data_dir / "bench" / tag, env=self.ours_env(llm_port, extra))
+        if self.config:
+            srv.command = [sys.executable, "-m", "voicebot", "serve", "--config", self.config,
+                           "--http-port", str(srv.port), "--data-dir", str(srv.data_dir)]
+        return srv.start(timeout=600)
 
     def start_reference(self, llm_port: int) -> ServerProcess:
         s = self.settings
@@ -134,6 +147,8 @@ class Bench:
             clips = [CLIP_ORDER[(i * turns_per_call + k) % len(CLIP_ORDER)] for k in range(turns_per_call)]
             first, second = (("ours", ours), ("reference", ref)) if i % 2 == 0 else (("reference", ref), ("ours", ours))
             for name, srv in (first, second):
+                if srv is None:
+                    continue
                 got = await place(name, srv.ws_pcm, clips, i)
                 samples += got
                 self.say(f"  call {i + 1}/{self.calls} {name:9s} " + " ".join(
@@ -156,7 +171,7 @@ class Bench:
         return {"levels": out, "max_level_p95_within_2x_single": max(ok) if ok else None}
 
     async def ablations(self, llm_port: int, baseline: list[float]) -> list[dict]:
-        rows = [{"change": "all optimisations on", **summary(baseline)}]
+        rows = [{"change": "all optimisations on (LLM alone, as in the side-by-side)", **summary(baseline)}]
         for label, env in ABLATIONS:
             srv = self.start_ours(llm_port, env, tag="ablation")
             try:
@@ -176,16 +191,18 @@ class Bench:
         started = time.time()
         self.say("starting voicebot and the stock pipecat reference (same models)…")
         ours = self.start_ours(llm_port)
-        ref = self.start_reference(llm_port)
+        ref = None if self.skip_reference else self.start_reference(llm_port)
         try:
             self.say(f"side by side: {self.calls} calls each")
             samples = await self.side_by_side(ours, ref)
-            ref.stop()
+            if ref is not None:
+                ref.stop()
             self.say("concurrency sweep (voicebot)")
-            levels = [1, 2] if self.quick else [1, 2, 4, 8, 16]
+            levels = self.levels or ([1, 2] if self.quick else [1, 2, 4, 8, 16])
             conc = await self.concurrency(ours, levels)
         finally:
-            ref.stop()
+            if ref is not None:
+                ref.stop()
             ours.stop()
         mine = [s for s in samples if s.system == "ours"]
         theirs = [s for s in samples if s.system == "reference"]
@@ -228,11 +245,17 @@ def markdown(r: dict) -> str:
     lines = [f"# Voice-to-voice latency ({r['mode']}, {r['machine']['cores']} cores)", "",
              "Caller side, at the wire: end of caller speech → first non-silent bot audio (ms).", "",
              "| system | turns | p50 | p90 | p95 | p99 |", "| --- | --- | --- | --- | --- | --- |",
-             row("voicebot", r["ours"]), row("stock pipecat (same models)", r["reference"]), "",
+             row("voicebot", r["ours"]), *([row("stock pipecat (same models)", r["reference"])]
+                                            if r["reference"]["n"] else []), "",
              f"Ratio voicebot / reference: p50 **{r['ratio_p50']}**, p95 **{r['ratio_p95']}**.", "",
              "## voicebot per-stage breakdown (server timestamps, ms)", "",
              "| stage | n | p50 | p90 | p95 | p99 |", "| --- | --- | --- | --- | --- | --- |"]
     lines += [row(k, v) for k, v in r["stages_ours"].items()]
+    lines += ["", "## voicebot latency fields (server, ms from caller speech end)", "",
+              "| field | n | p50 | p90 | p95 | p99 |", "| --- | --- | --- | --- | --- | --- |"]
+    for mark in LATENCY_MARKS[1:]:
+        vals = [s["server_ms"][mark] for s in r["samples"] if s["system"] == "ours" and mark in s["server_ms"]]
+        lines.append(row(mark, summary(vals)))
     lines += ["", "## Concurrency (voicebot)", "", "| calls | turns answered | p50 | p95 |", "| --- | --- | --- | --- |"]
     for lv, s in r["concurrency"]["levels"].items():
         lines.append(f"| {lv} | {s['answered']}/{s['turns']} | {s['p50_ms']} | {s['p95_ms']} |")
@@ -309,10 +332,11 @@ def default_out_dir(quick: bool) -> Path:
 
 
 def run(settings: Settings, *, quick: bool, calls: int | None, as_json: bool, ablation: bool,
-        out: str | None) -> int:
+        out: str | None, levels: list[int] | None = None, skip_reference: bool = False,
+        config: str | None = None) -> int:
     calls = calls or (2 if quick else 10)
     out_dir = Path(out) if out else default_out_dir(quick)
-    result = asyncio.run(Bench(settings, quick, calls, out_dir, ablation).run())
+    result = asyncio.run(Bench(settings, quick, calls, out_dir, ablation, levels, skip_reference, config).run())
     if as_json:
         keys = ("ours", "reference", "ratio_p50", "ratio_p95", "turns")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
@@ -320,3 +344,13 @@ def run(settings: Settings, *, quick: bool, calls: int | None, as_json: bool, ab
         print(markdown(result))
         print(f"results: {out_dir}")
     return 0
+
+
+if __name__ == "__main__":  # re-render Markdown and plots from a results JSON
+    import argparse
+
+    ap = argparse.ArgumentParser(description="re-render latency.md and the plots from latency.json")
+    ap.add_argument("json_path")
+    a = ap.parse_args()
+    path = Path(a.json_path)
+    write_results(json.loads(path.read_text()), path.parent)

@@ -19,6 +19,7 @@ from voicebot import metrics
 from voicebot.calls.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
+from voicebot.llm.client import OpenAIChatAnswerer
 from voicebot.llm.server import EmbeddedLlamaServer
 from voicebot.models import ModelError, resolve
 from voicebot.pipeline import phrases
@@ -171,7 +172,14 @@ class Worker:
                 (s.server.data_dir / "logs").mkdir(parents=True, exist_ok=True)
                 await self.llm_server.start_async()
                 base_url, model = self.llm_server.base_url, self.llm_server.model_alias
-            answerer = await asyncio.to_thread(self._knowledge_answerer, base_url, model)
+            if s.llm.grounded or s.llm.backend == "extractive":
+                answerer = await asyncio.to_thread(self._knowledge_answerer, base_url, model)
+            else:
+                answerer = OpenAIChatAnswerer(base_url, api_key=s.llm.api_key, model=model,
+                                              temperature=s.llm.temperature, max_tokens=s.llm.max_tokens,
+                                              first_token_timeout_s=s.llm.first_token_timeout_s,
+                                              total_timeout_s=s.llm.total_timeout_s)
+                degraded.append("llm: ungrounded answers (llm.grounded = false): figures are not checked")
             tts = choose_tts(s)
             await tts.start()
             if s.tts.voice == "embedded":

@@ -73,6 +73,8 @@ class LLMSettings(Section):
     first_token_timeout_s: float = Field(8.0, gt=0, description="No first token by then: apologise, go on.")
     total_timeout_s: float = Field(30.0, gt=0, description="Whole answer deadline.")
     history_turns: int = Field(6, ge=0, description="Previous turns kept in the prompt.")
+    grounded: bool = Field(True, description="Answer from the knowledge base (retrieval + guard). False: the "
+                           "LLM alone, no retrieval (only for like-for-like latency comparisons).")
     prompt_cache: bool = Field(True, description="Keep the shared prompt prefix cached in the embedded llama.cpp "
                                "server (vLLM: --enable-prefix-caching, see deploy/vllm).")
 
@@ -111,6 +113,9 @@ class PipelineSettings(Section):
     speculative_stt: bool = Field(True, description="Transcribe during the pause before the end of turn is "
                                   "confirmed; the result is used if the caller does not go on.")
     speculative_after_s: float = Field(0.15, ge=0.02, le=2.0, description="Silence before speculative STT starts.")
+    early_answer: bool = Field(False, description="Start the answer on the speculative transcript, before the end "
+                               "of turn is confirmed; it is only spoken once the turn ends, dropped if the "
+                               "caller goes on (needs speculative_stt).")
     first_clause: bool = Field(True, description="Send the answer's first clause to TTS as soon as it is complete.")
 
 

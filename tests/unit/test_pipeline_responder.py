@@ -54,3 +54,42 @@ async def test_yes_after_an_offer_transfers_to_the_topic_queue():
                         "la piscine est ouverte", "oui s'il vous plaît")
     actions = [f for f in out if isinstance(f, CallActionFrame)]
     assert len(actions) == 1 and actions[0].reason == "no_answer" and actions[0].queue == "transport"
+
+
+class Counting(Scripted):
+    def __init__(self, pieces):
+        super().__init__(pieces)
+        self.questions = []
+
+    async def stream(self, question, history, meta):
+        self.questions.append(question)
+        async for p in super().stream(question, history, meta):
+            yield p
+
+
+async def test_early_answer_is_adopted_when_the_turn_ends_as_speculated():
+    from pipecat.tests.utils import SleepFrame
+
+    from voicebot.pipeline.frames import SpeculativeTranscriptFrame
+
+    answerer = Counting(["Le Navigo coûte 90,80 €."])
+    frames = [SpeculativeTranscriptFrame(text="le prix du navigo", segment=1, nbytes=640), SleepFrame(0.2),
+              CallerTranscriptFrame(text="le prix du navigo", turn=1, segment=1, nbytes=640)]
+    down, _ = await run_test(Responder(CallState("c"), answerer), frames_to_send=frames)
+    assert answerer.questions == ["le prix du navigo"]  # computed once, during the pause
+    assert [f.text for f in down if isinstance(f, SpeakFrame)] == ["Le Navigo coûte 90,80 €."]
+
+
+async def test_early_answer_is_dropped_when_the_caller_goes_on():
+    from pipecat.tests.utils import SleepFrame
+
+    from voicebot.pipeline.frames import CallerSpeechFrame, SpeculativeTranscriptFrame
+
+    answerer = Counting(["Réponse."])
+    frames = [SpeculativeTranscriptFrame(text="le prix", segment=1, nbytes=640), SleepFrame(0.1),
+              CallerSpeechFrame(started=True, turn=1), SleepFrame(0.1),
+              CallerTranscriptFrame(text="le prix du navigo mois", turn=1, segment=1, nbytes=9600)]
+    down, _ = await run_test(Responder(CallState("c"), answerer), frames_to_send=frames)
+    assert answerer.questions[-1] == "le prix du navigo mois"
+    spoken = [f.text for f in down if isinstance(f, SpeakFrame)]
+    assert spoken == ["Réponse."]  # one answer, to the whole question

@@ -39,6 +39,7 @@ class CallWatchdog(FrameProcessor):
             self._task = self.create_task(self._watch(), name="call-watchdog")
         elif isinstance(frame, CallerSpeechFrame):
             self._caller_speaking = frame.started
+            self._state.last_caller_activity = time.monotonic()
             self._prompts = 0
         elif isinstance(frame, EndFrame):
             await self._stop()

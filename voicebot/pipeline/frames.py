@@ -52,6 +52,17 @@ class CallerTranscriptFrame(DataFrame):
     text: str = ""
     turn: int = 0
     during_bot: bool = False
+    segment: int = 0
+    nbytes: int = 0
+
+
+@dataclass
+class SpeculativeTranscriptFrame(DataFrame):
+    """The guarded transcript of a pause's audio, before the end of turn is confirmed (early answer)."""
+
+    text: str = ""
+    segment: int = 0
+    nbytes: int = 0
 
 
 @dataclass

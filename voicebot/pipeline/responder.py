@@ -7,6 +7,7 @@ call goes on. Asking for a person (in words, or DTMF 0) leads to a transfer inst
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pipecat.frames.frames import Frame, InputDTMFFrame, InterruptionFrame
@@ -15,7 +16,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from voicebot.llm.client import Answerer, AnswerMeta
 from voicebot.pipeline import phrases
 from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import CallActionFrame, CallerTranscriptFrame, DTMFDigitFrame, SpeakFrame
+from voicebot.pipeline.frames import (CallActionFrame, CallerSpeechFrame, CallerTranscriptFrame, DTMFDigitFrame,
+                                     SpeakFrame, SpeculativeTranscriptFrame)
 from voicebot.pipeline.speech_text import split_speakable
 
 log = logging.getLogger("voicebot.responder")
@@ -34,10 +36,18 @@ class Responder(FrameProcessor):
         self._not_understood = 0
         self._offered_human = False  # the last answer offered a human agent
         self._queue = default_queue  # agent queue of the current topic
+        # early answer: ((segment, nbytes), text, meta, pieces queue, task) started on a speculative transcript
+        self._early: tuple | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
-        if isinstance(frame, CallerTranscriptFrame):
+        if isinstance(frame, SpeculativeTranscriptFrame):
+            self._start_early(frame)
+        elif isinstance(frame, CallerSpeechFrame):
+            if frame.started:
+                self._drop_early()  # the caller goes on: that answer must never be spoken
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, CallerTranscriptFrame):
             await self._answer(frame)
         elif isinstance(frame, (InputDTMFFrame, DTMFDigitFrame)):
             await self._on_dtmf(frame)
@@ -58,6 +68,54 @@ class Responder(FrameProcessor):
         await self.push_frame(SpeakFrame(text=phrases.TRANSFER, turn=turn, kind="phrase"))
         await self.push_frame(CallActionFrame(action="transfer", reason=reason, queue=self._queue))
 
+    def _start_early(self, frame: SpeculativeTranscriptFrame) -> None:
+        self._drop_early()
+        if phrases.asks_for_human(frame.text) or (self._offered_human and phrases.is_affirmative(frame.text)):
+            return
+        meta = AnswerMeta()
+        pieces: asyncio.Queue = asyncio.Queue()
+        history = self._history[-2 * self._history_turns:]
+
+        async def produce() -> None:
+            try:
+                async for piece in self._answerer.stream(frame.text, history, meta):
+                    pieces.put_nowait(piece)
+            except Exception as e:  # handed over to the turn, which apologises
+                pieces.put_nowait(e)
+            pieces.put_nowait(None)
+
+        task = asyncio.get_running_loop().create_task(produce())
+        self._early = ((frame.segment, frame.nbytes), frame.text, meta, pieces, task)
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early[4].cancel()
+            self._early = None
+
+    def _take_early(self, frame: CallerTranscriptFrame):
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        key, text, meta, pieces, task = early
+        if key == (frame.segment, frame.nbytes) and text == frame.text:
+            return meta, pieces
+        task.cancel()
+        return None
+
+    async def _stream(self, frame: CallerTranscriptFrame, meta: AnswerMeta):
+        """The answer's pieces: from the early answer started during the pause if it matches, else now."""
+        early = self._take_early(frame)
+        if early is None:
+            async for piece in self._answerer.stream(frame.text, self._history[-2 * self._history_turns:], meta):
+                yield piece
+            return
+        early_meta, pieces = early
+        while (piece := await pieces.get()) is not None:
+            if isinstance(piece, Exception):
+                raise piece
+            yield piece
+        meta.__dict__.update(early_meta.__dict__)
+
     async def _answer(self, frame: CallerTranscriptFrame) -> None:
         st = self._state
         turn = st.turn(frame.turn)
@@ -71,7 +129,7 @@ class Responder(FrameProcessor):
         meta = AnswerMeta()
         buffer, spoken, first = "", [], True
         try:
-            async for piece in self._answerer.stream(frame.text, self._history[-2 * self._history_turns:], meta):
+            async for piece in self._stream(frame, meta):
                 if first:
                     turn.mark("llm_first_token")
                 buffer += piece

@@ -9,7 +9,8 @@ from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import CallerTranscriptFrame, CallerTurnFrame, SpeculativeTurnFrame
+from voicebot.pipeline.frames import (CallerTranscriptFrame, CallerTurnFrame, SpeculativeTranscriptFrame,
+                                     SpeculativeTurnFrame)
 from voicebot.pipeline.phrases import is_backchannel
 from voicebot.stt.guard import TranscriptGuard
 from voicebot.stt.whisper import WhisperEngine
@@ -24,12 +25,14 @@ class WhisperSTT(FrameProcessor):
     goes on. Any other words spoken over the bot interrupt it (if the turn detector has not already).
     """
 
-    def __init__(self, state: CallState, engine: WhisperEngine, guard: TranscriptGuard | None = None, **kwargs):
+    def __init__(self, state: CallState, engine: WhisperEngine, guard: TranscriptGuard | None = None, *,
+                 early_answer: bool = False, **kwargs):
         super().__init__(**kwargs)
         self._state = state
         self._engine = engine
         self._guard = guard or TranscriptGuard()
         self._speculative: tuple[tuple[int, int], asyncio.Task] | None = None
+        self._early_answer = early_answer
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
@@ -46,6 +49,21 @@ class WhisperSTT(FrameProcessor):
             self._speculative[1].cancel()  # its result is stale; the worker thread finishes on its own
         task = asyncio.get_running_loop().create_task(self._engine.transcribe_pcm16(frame.audio, frame.sample_rate))
         self._speculative = ((frame.segment, frame.nbytes), task)
+        if self._early_answer and not self._state.bot_speaking:
+            self.create_task(self._announce(task, frame), name="speculative-transcript")
+
+    async def _announce(self, task: asyncio.Task, frame: SpeculativeTurnFrame) -> None:
+        """Hand a guarded speculative transcript downstream, so the answer can start before the turn ends."""
+        try:
+            result = await asyncio.shield(task)
+        except (asyncio.CancelledError, Exception):
+            return
+        verdict = self._guard.check(result.text, avg_logprob=result.avg_logprob, no_speech_prob=result.no_speech_prob,
+                                    compression_ratio=result.compression_ratio, duration_s=result.duration_s)
+        spec = self._speculative
+        if verdict.accepted and spec is not None and spec[0] == (frame.segment, frame.nbytes):
+            await self.push_frame(SpeculativeTranscriptFrame(text=verdict.text, segment=frame.segment,
+                                                             nbytes=frame.nbytes))
 
     async def _result_for(self, frame: CallerTurnFrame):
         spec, self._speculative = self._speculative, None
@@ -84,4 +102,5 @@ class WhisperSTT(FrameProcessor):
             st.bot_speaking = False
         turn.caller_text = text
         st.publish("transcript_final", text=text, turn=frame.turn)
-        await self.push_frame(CallerTranscriptFrame(text=text, turn=frame.turn, during_bot=frame.during_bot))
+        await self.push_frame(CallerTranscriptFrame(text=text, turn=frame.turn, during_bot=frame.during_bot,
+                                                    segment=frame.segment, nbytes=frame.nbytes))
