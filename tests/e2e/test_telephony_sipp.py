@@ -7,10 +7,9 @@ import contextlib
 import socket
 
 import numpy as np
-import pytest
 
 from telephony_bots import BotFactory
-from telephony_peers import best_correlation, free_port_range, free_udp_port, have, run_sipp, sipp_args, sipp_workdir
+from telephony_peers import best_correlation, free_port_range, free_udp_port, run_sipp, sipp_args, sipp_workdir
 
 from voicebot.telephony.rtp import g711
 from voicebot.telephony.settings import SipSettings

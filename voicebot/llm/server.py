@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,21 +17,13 @@ from pathlib import Path
 
 import httpx
 
+from voicebot.process import die_with_parent, stop_process_group
+
 log = logging.getLogger("voicebot.llm.server")
 
 
 class LLMServerError(Exception):
     """The embedded LLM server could not be started."""
-
-
-def die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the voicebot process dies, even by SIGKILL (Linux)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -114,17 +104,7 @@ class EmbeddedLlamaServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout)
-        except (subprocess.TimeoutExpired, ProcessLookupError, PermissionError):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout)
+        stop_process_group(proc, timeout)
 
     def __enter__(self) -> "EmbeddedLlamaServer":
         return self.start()

@@ -14,7 +14,6 @@ import itertools
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from voicebot.llm.server import die_with_parent, free_port
+from voicebot.llm.server import free_port
+from voicebot.process import die_with_parent, stop_process_group
 
 log = logging.getLogger("voicebot.tts")
 
@@ -175,16 +175,7 @@ class PiperServerEngine(TTSEngine):
     async def stop(self) -> None:
         procs, self._procs = self._procs, []
         for proc, _ in procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc, _ in procs:
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.to_thread(stop_process_group, proc, 3.0)
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -1,0 +1,35 @@
+"""Child processes of a worker (llama.cpp server, Piper servers): they die with the worker and stop as a group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the spawning thread dies, even by SIGKILL (Linux).
+
+    Spawn from the event loop's (main) thread: the signal is tied to the thread, not the process.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def stop_process_group(proc: subprocess.Popen | None, timeout: float = 5.0) -> None:
+    """SIGTERM the child's process group, SIGKILL it if it has not gone after ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout)
+    except (subprocess.TimeoutExpired, ProcessLookupError, PermissionError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout)
