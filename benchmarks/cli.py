@@ -14,10 +14,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lat.add_argument("--json", action="store_true", help="print the summary as JSON")
     lat.add_argument("--ablation", action="store_true", help="also run each optimisation off in turn")
     lat.add_argument("--out", help="results folder (default benchmarks/results/<date>-<machine>/)")
+    lat.add_argument("--levels", help="concurrency levels, e.g. 1,10,50,100 (default 1,2,4,8,16; quick 1,2)")
+    lat.add_argument("--sip", action="store_true", help="also the same clips over SIP/RTP vs WebSocket")
+    lat.add_argument("--skip-reference", action="store_true", help="voicebot only (e.g. on a GPU server)")
     lat.set_defaults(func=_latency)
 
 
 def _latency(args, settings) -> int:
     from benchmarks.latency import run
 
-    return run(settings, quick=args.quick, calls=args.calls, as_json=args.json, ablation=args.ablation, out=args.out)
+    levels = [int(x) for x in args.levels.split(",")] if args.levels else None
+    return run(settings, quick=args.quick, calls=args.calls, as_json=args.json, ablation=args.ablation, out=args.out,
+               levels=levels, skip_reference=args.skip_reference, config=args.config, sip=args.sip)

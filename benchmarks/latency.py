@@ -108,6 +108,7 @@ class Bench:
     levels: list[int] | None = None
     skip_reference: bool = False
     config: str | None = None
+    sip: bool = False
     log: list[str] = field(default_factory=list)
 
     def say(self, msg: str) -> None:
@@ -170,6 +171,28 @@ class Bench:
               and out[lv]["answered"] == out[lv]["turns"]]
         return {"levels": out, "max_level_p95_within_2x_single": max(ok) if ok else None}
 
+    async def sip_vs_websocket(self, llm_port: int) -> dict:
+        """The same clips over SIP/RTP (G.711) and over WebSocket, against one voicebot worker."""
+        from voicebot.telephony.sip.caller import sip_call
+
+        sip_port = free_port()
+        srv = self.start_ours(llm_port, {"VOICEBOT_SIP__ENABLED": "true", "VOICEBOT_SIP__PORT": str(sip_port),
+                                         "VOICEBOT_SIP__RTP_PORT_MIN": "42000", "VOICEBOT_SIP__RTP_PORT_MAX": "42999"},
+                              tag="sip")
+        setup, sip_wire, ws_wire = [], [], []
+        try:
+            for i in range(2 if self.quick else 4):
+                clips = [CLIP_ORDER[(i * 2 + k) % len(CLIP_ORDER)] for k in range(2)]
+                got = await sip_call("127.0.0.1", sip_port, [CLIPS / c for c in clips])
+                if got.setup_ms is not None:
+                    setup.append(got.setup_ms)
+                sip_wire += [v for v in got.wire_latency_ms if v is not None]
+                ws_wire += [s.wire_ms for s in await place("ours", srv.ws_pcm, clips, i) if s.wire_ms is not None]
+                self.say(f"  call {i + 1}: SIP {got.wire_latency_ms} (set-up {got.setup_ms} ms), WebSocket {ws_wire[-2:]}")
+        finally:
+            srv.stop()
+        return {"sip_setup": summary(setup), "sip": summary(sip_wire), "websocket": summary(ws_wire)}
+
     async def ablations(self, llm_port: int, baseline: list[float]) -> list[dict]:
         rows = [{"change": "all optimisations on (LLM alone, as in the side-by-side)", **summary(baseline)}]
         for label, env in ABLATIONS:
@@ -225,6 +248,9 @@ class Bench:
             "duration_s": None,
             "samples": [s.__dict__ for s in samples],
         }
+        if self.sip:
+            self.say("SIP vs WebSocket (voicebot, same clips)")
+            result["sip"] = await self.sip_vs_websocket(llm_port)
         if self.ablation:
             self.say("ablation (each optimisation off in turn)")
             result["ablation"] = await self.ablations(llm_port, ours_v)
@@ -261,6 +287,12 @@ def markdown(r: dict) -> str:
         lines.append(f"| {lv} | {s['answered']}/{s['turns']} | {s['p50_ms']} | {s['p95_ms']} |")
     lines += ["", f"Largest level whose p95 stays under twice the single-call p95: "
                   f"{r['concurrency']['max_level_p95_within_2x_single']}"]
+    if r.get("sip"):
+        lines += ["", "## SIP vs WebSocket (voicebot, same clips, caller side)", "",
+                  "| path | n | p50 | p90 | p95 | p99 |", "| --- | --- | --- | --- | --- | --- |",
+                  row("SIP call set-up (INVITE → 200 OK)", r["sip"]["sip_setup"]),
+                  row("voice-to-voice over SIP/RTP (G.711 μ-law)", r["sip"]["sip"]),
+                  row("voice-to-voice over WebSocket", r["sip"]["websocket"])]
     if r.get("ablation"):
         lines += ["", "## Ablation (one optimisation off at a time)", "", "| change | turns | p50 | p95 |",
                   "| --- | --- | --- | --- |"]
@@ -333,10 +365,10 @@ def default_out_dir(quick: bool) -> Path:
 
 def run(settings: Settings, *, quick: bool, calls: int | None, as_json: bool, ablation: bool,
         out: str | None, levels: list[int] | None = None, skip_reference: bool = False,
-        config: str | None = None) -> int:
+        config: str | None = None, sip: bool = False) -> int:
     calls = calls or (2 if quick else 10)
     out_dir = Path(out) if out else default_out_dir(quick)
-    result = asyncio.run(Bench(settings, quick, calls, out_dir, ablation, levels, skip_reference, config).run())
+    result = asyncio.run(Bench(settings, quick, calls, out_dir, ablation, levels, skip_reference, config, sip).run())
     if as_json:
         keys = ("ours", "reference", "ratio_p50", "ratio_p95", "turns")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
