@@ -109,6 +109,7 @@ class Bench:
     skip_reference: bool = False
     config: str | None = None
     sip: bool = False
+    overrides: dict = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
 
     def say(self, msg: str) -> None:
@@ -121,6 +122,7 @@ class Bench:
                # same TTS model as the reference: the offline Piper voice (see README: models)
                "VOICEBOT_TTS__ENGINE": "piper", "VOICEBOT_SIP__ENABLED": "false",
                "VOICEBOT_PIPELINE__SILENCE_TIMEOUT_S": "60"}
+        env.update(self.overrides)
         env.update(extra or {})
         return env
 
@@ -365,10 +367,11 @@ def default_out_dir(quick: bool) -> Path:
 
 def run(settings: Settings, *, quick: bool, calls: int | None, as_json: bool, ablation: bool,
         out: str | None, levels: list[int] | None = None, skip_reference: bool = False,
-        config: str | None = None, sip: bool = False) -> int:
+        config: str | None = None, sip: bool = False, overrides: dict | None = None) -> int:
     calls = calls or (2 if quick else 10)
     out_dir = Path(out) if out else default_out_dir(quick)
-    result = asyncio.run(Bench(settings, quick, calls, out_dir, ablation, levels, skip_reference, config, sip).run())
+    result = asyncio.run(Bench(settings, quick, calls, out_dir, ablation, levels, skip_reference, config, sip,
+                                   overrides or {}).run())
     if as_json:
         keys = ("ours", "reference", "ratio_p50", "ratio_p95", "turns")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
