@@ -113,7 +113,7 @@ class PipelineSettings(Section):
     speculative_stt: bool = Field(True, description="Transcribe during the pause before the end of turn is "
                                   "confirmed; the result is used if the caller does not go on.")
     speculative_after_s: float = Field(0.15, ge=0.02, le=2.0, description="Silence before speculative STT starts.")
-    early_answer: bool = Field(False, description="Start the answer on the speculative transcript, before the end "
+    early_answer: bool = Field(True, description="Start the answer on the speculative transcript, before the end "
                                "of turn is confirmed; it is only spoken once the turn ends, dropped if the "
                                "caller goes on (needs speculative_stt).")
     first_clause: bool = Field(True, description="Send the answer's first clause to TTS as soon as it is complete.")

@@ -56,6 +56,11 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
         self._log_data = False
         self._session = _smart_turn_session
 
+    def predict_soon(self) -> asyncio.Future:
+        """Start the end-of-turn prediction on the audio so far, without touching the analyzer's state."""
+        snapshot = list(self._audio_buffer)
+        return asyncio.get_running_loop().run_in_executor(self._model_executor, self._process_speech_segment, snapshot)
+
 
 class TurnDetector(FrameProcessor):
     """Turns caller audio into CallerTurnFrames; interrupts the bot when the caller really talks over it."""
@@ -88,6 +93,7 @@ class TurnDetector(FrameProcessor):
         self._pending: asyncio.Task | None = None  # waits for an incomplete turn to be completed
         self._segment_id = 0
         self._speculated_at = -1  # _last_speech_bytes when speculative audio was last sent
+        self._turn_guess: tuple[int, asyncio.Future] | None = None  # Smart Turn run during the pause
 
     # -- frame routing -------------------------------------------------------------------------
 
@@ -196,7 +202,11 @@ class TurnDetector(FrameProcessor):
         if self._turn is None:
             await self._emit_turn("silence")
             return
-        state, _ = await self._turn.analyze_end_of_turn()
+        guess, self._turn_guess = self._turn_guess, None
+        if guess is not None and guess[0] == self._last_speech_bytes:
+            state, _ = await guess[1]  # predicted during the pause, on the same speech
+        else:
+            state, _ = await self._turn.analyze_end_of_turn()
         if state == EndOfTurnState.COMPLETE:
             await self._emit_turn("smart_turn")
         else:
@@ -226,6 +236,8 @@ class TurnDetector(FrameProcessor):
 
     async def _speculate(self) -> None:
         self._speculated_at = self._last_speech_bytes
+        if self._turn is not None:  # Smart Turn's verdict too, so it is ready when the silence is long enough
+            self._turn_guess = (self._last_speech_bytes, self._turn.predict_soon())
         await self.push_frame(SpeculativeTurnFrame(audio=self._turn_audio(), sample_rate=self._rate,
                                                    segment=self._segment_id, nbytes=self._last_speech_bytes))
 
