@@ -37,7 +37,7 @@ async def test_worker_killed_mid_call_keeps_finished_turns(tmp_path):
         live = sup.get("/api/calls").json()
         if live:
             call_id = live[0]["id"]
-            turns = sup.get(f"/api/calls/{call_id}").json().get("turns") or []
+            turns = sup.get(f"/api/calls/{call_id}").json().get("turns_detail") or []
     assert call_id and turns, "no finished turn before the kill"
     srv.proc.send_signal(signal.SIGKILL)  # the worker dies mid-call
     srv.proc.wait(10)
@@ -47,9 +47,8 @@ async def test_worker_killed_mid_call_keeps_finished_turns(tmp_path):
         sup = _supervisor(again.url)
         detail = sup.get(f"/api/calls/{call_id}").json()
         text = json.dumps(detail, ensure_ascii=False)
-        assert len(detail["turns"]) >= len(turns)
-        assert detail["turns"][0]["caller_text"] == turns[0]["caller_text"]
-        assert detail.get("abnormal") is True or "worker_lost" in text, text[:500]
+        assert detail["turns"] >= len(turns) and detail["turns_detail"][0]["caller_text"] == turns[0]["caller_text"]
+        assert detail["ended_abnormally"] is True and detail["end_reason"] == "worker_lost", text[:500]
         assert all(c["id"] != call_id for c in sup.get("/api/calls").json())
     finally:
         again.stop()
