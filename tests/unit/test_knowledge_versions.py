@@ -60,6 +60,7 @@ FACT_SHEET_DISCORDANCES = [
     ("innovup", "100 000", "500 000"), ("innovup", "1 M€", "3 M€"), ("pret-rebond", "250 M€", "300 M€"),
     ("pass-culture", "30 €", "50 €"), ("pass-culture", "300 €", "150 €"), ("pass-sport", "50 €", "70 €"),
     ("pass-sport", "6 à 17", "14 à 17"), ("cheque-numerique", "2 000", None),
+    ("fonds-garantie", "70 %", "80 %"),
 ]
 
 
