@@ -250,9 +250,13 @@ class Bench:
             "duration_s": None,
             "samples": [s.__dict__ for s in samples],
         }
+        write_results(result, self.out_dir)  # what is measured so far survives a later failure
         if self.sip:
             self.say("SIP vs WebSocket (voicebot, same clips)")
-            result["sip"] = await self.sip_vs_websocket(llm_port)
+            try:
+                result["sip"] = await self.sip_vs_websocket(llm_port)
+            except Exception as e:  # report, keep the rest of the run
+                self.say(f"  SIP comparison failed: {type(e).__name__}: {e}")
         if self.ablation:
             self.say("ablation (each optimisation off in turn)")
             result["ablation"] = await self.ablations(llm_port, ours_v)

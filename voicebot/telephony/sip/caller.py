@@ -87,7 +87,7 @@ async def sip_call(host: str, port: int, wavs: list[Path], *, answer_wait_s: flo
         to_header = ok.get("To") or f"<{target}>"
         sip_t.sendto(request("ACK", 1, to_header).serialize(), (host, port))
         answer = parse_sdp(ok.body)
-        media = answer.audio
+        media = answer.audio()
         remote = (media.connection or answer.connection or host, media.port)
 
         sound = {"last": 0.0}
