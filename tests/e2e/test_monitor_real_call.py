@@ -63,6 +63,7 @@ async def test_supervisor_watches_a_real_call_and_transfers_it(tmp_path):
                 await sup.screenshot(path=str(ARTIFACTS / "real-call-live-view.png"), full_page=True)
 
                 await sup.select_option("#queue", "transport")
+                await expect(sup.locator("#queue")).to_have_value("transport")  # the live view may re-render
                 await sup.get_by_role("button", name="Transférer").click()
                 await expect(sup.locator("#action-status")).to_have_text("Transfert accepté")
                 result = await asyncio.wait_for(call_task, 90)
