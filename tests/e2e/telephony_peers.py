@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from voicebot.harness import CLIPS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SIPP_DIR = HERE / "sipp"
 SIPP_PCAPS = Path("/usr/share/sip-tester")
-SPEECH_DIR = Path(os.environ.get("VOICEBOT_SPEECH_DIR", "/work/shared/data/speech-fr"))
+SPEECH_DIR = CLIPS  # the shared clips beside the checkout (VOICEBOT_SHARED_DIR overrides)
 KAMAILIO_TEMPLATE = ROOT / "deploy" / "kamailio" / "kamailio.cfg"
 KAMAILIO_MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 
