@@ -12,18 +12,17 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from voicebot.knowledge import figures, phrases
+from voicebot.french import phrases
+from voicebot.knowledge import figures
 from voicebot.knowledge.answer import Answer, AnswerStream
 from voicebot.knowledge.documents import SearchHit
+from voicebot.knowledge.embedding import Embedder
+from voicebot.knowledge.retrieval import Retriever
 from voicebot.knowledge.settings import KnowledgeSettings
-from voicebot.knowledge.text import sentences, stems
-
-if TYPE_CHECKING:
-    from voicebot.knowledge.service import KnowledgeService
+from voicebot.french.text import sentences, stems
 
 _LABELLED = re.compile(r"^([^:]{2,80}?)\s+:\s+(.+)$")
 NATIONAL_SCHEMES_QUEUE = "other"
@@ -60,13 +59,14 @@ def sources_of(hits: list[SearchHit]) -> list[dict[str, object]]:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, service: KnowledgeService, settings: KnowledgeSettings) -> None:
-        self.service = service
+    def __init__(self, retriever: Retriever, embedder: Embedder | None, settings: KnowledgeSettings) -> None:
+        self.retriever = retriever
+        self.embedder = embedder
         self.settings = settings
 
     # -- retrieval shared with the LLM answerer ------------------------------------------------
     def retrieve(self, question: str, on_date: date) -> Retrieved:
-        hits = self.service.search(question, on_date, self.settings.top_k)
+        hits = self.retriever.search(question, on_date, self.settings.top_k)
         if not hits:
             return Retrieved([], False, 0.0)
         best = max(hits[:3], key=lambda h: h.relevance)
@@ -109,7 +109,7 @@ class ExtractiveAnswerer:
             len(q_terms & set(stems(text))) / (len(q_terms) or 1) for _, _, _, text in candidates
         ])
         dense = np.zeros(len(candidates))
-        embedder = self.service.embedder
+        embedder = self.embedder
         if embedder is not None:
             qv = embedder.embed_queries([question])[0]
             dense = embedder.embed_passages([text for _, _, _, text in candidates]) @ qv

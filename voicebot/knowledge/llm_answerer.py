@@ -15,9 +15,9 @@ import re
 import weakref
 from collections.abc import AsyncIterator
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from voicebot.knowledge import phrases
+from voicebot.french import phrases
 from voicebot.knowledge.answer import Answer, AnswerStream
 from voicebot.knowledge.extractive import (
     ExtractiveAnswerer,
@@ -29,9 +29,6 @@ from voicebot.knowledge.extractive import (
 from voicebot.knowledge.guard import GroundingGuard
 from voicebot.knowledge.settings import KnowledgeSettings
 from voicebot.llm.client import OpenAIChatAnswerer
-
-if TYPE_CHECKING:
-    from voicebot.knowledge.service import KnowledgeService
 
 log = logging.getLogger("voicebot.knowledge.llm")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
@@ -52,9 +49,8 @@ def build_messages(question: str, on_date: date, retrieved: Retrieved) -> list[d
 
 
 class LlmAnswerer:
-    def __init__(self, service: KnowledgeService, extractive: ExtractiveAnswerer, settings: KnowledgeSettings,
+    def __init__(self, extractive: ExtractiveAnswerer, settings: KnowledgeSettings,
                  *, base_url: str, client: Any | None = None) -> None:
-        self.service = service
         self.extractive = extractive
         self.settings = settings
         self.base_url = base_url
