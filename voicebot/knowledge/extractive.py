@@ -16,6 +16,7 @@ from datetime import date
 import numpy as np
 
 from voicebot.french import phrases
+from voicebot.french.dates import french_date
 from voicebot.knowledge import figures
 from voicebot.knowledge.answer import Answer, AnswerStream
 from voicebot.knowledge.documents import SearchHit
@@ -43,7 +44,7 @@ class Retrieved:
 def context_of(hit: SearchHit) -> str:
     """A passage as the guard and the LLM see it: title, version date, heading, text."""
     c = hit.chunk
-    since = phrases.french_date(c.effective_from) if c.effective_from else "date inconnue"
+    since = french_date(c.effective_from) if c.effective_from else "date inconnue"
     return f"{c.title} (version en vigueur depuis le {since}) — {c.heading}\n{c.text}"
 
 
@@ -59,6 +60,8 @@ def sources_of(hits: list[SearchHit]) -> list[dict[str, object]]:
 
 
 class ExtractiveAnswerer:
+    """Answers with sentences taken from the retrieved passages: no LLM, so nothing is invented."""
+
     def __init__(self, retriever: Retriever, embedder: Embedder | None, settings: KnowledgeSettings) -> None:
         self.retriever = retriever
         self.embedder = embedder
@@ -123,7 +126,7 @@ class ExtractiveAnswerer:
         for i in chosen:
             parts.append(_as_sentence(candidates[i][2]))
         if best_chunk.effective_from and best_chunk.effective_from.year > 1970:
-            parts.append(phrases.IN_FORCE_SINCE.format(date=phrases.french_date(best_chunk.effective_from)))
+            parts.append(phrases.IN_FORCE_SINCE.format(date=french_date(best_chunk.effective_from)))
         return " ".join(parts)
 
     def stream_answer(self, question: str, on_date: date) -> AnswerStream:
