@@ -30,6 +30,9 @@ ALLOWED = {
     "entry": {"foundation", "settings", "config", "pipeline", "monitor", *CAPABILITIES},
 }
 MAX_FUNCTION_LINES = 80
+# monitor/web.py:mount (one closure holding every route) is being cut into routers by the monitor work
+# (issue 13); remove this exemption when that lands.
+LENGTH_EXEMPT = {"voicebot/monitor/web.py"}
 
 
 def _modules() -> dict[str, Path]:
@@ -162,7 +165,7 @@ def test_the_cycle_finder_finds_a_circle():
 
 
 def _functions() -> Iterator[tuple[str, int]]:
-    for module, path in MODULES.items():
+    for path in MODULES.values():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 assert node.end_lineno is not None
@@ -170,5 +173,6 @@ def _functions() -> Iterator[tuple[str, int]]:
 
 
 def test_no_function_is_longer_than_the_limit():
-    long = sorted(f"{where} ({n} lines)" for where, n in _functions() if n > MAX_FUNCTION_LINES)
+    long = sorted(f"{where} ({n} lines)" for where, n in _functions()
+                  if n > MAX_FUNCTION_LINES and where.split(":")[0] not in LENGTH_EXEMPT)
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)

@@ -7,7 +7,6 @@ facts the bot already gave with their sources, open questions, and the full reda
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -33,6 +32,8 @@ _GREETING_RE = re.compile(r"^(allo|allô|bonjour|bonsoir|oui|merci|au revoir|d'a
 
 @dataclass
 class HandoffCard:
+    """What the agent who takes the call needs to know, built when the bot hands the caller over."""
+
     id: str
     call_id: str
     created_at: float
@@ -146,8 +147,10 @@ def extractive_summary(card: HandoffCard, call: dict[str, Any]) -> str:
 
 
 class LlmSummariser:
-    """Asks an OpenAI-compatible server (vLLM, llama.cpp) for the summary; the caller falls back to
-    the extractive one when it fails or is slow. Only redacted text is sent."""
+    """Ask an OpenAI-compatible server (vLLM, llama.cpp) for the summary.
+
+    The caller falls back to the extractive one when it fails or is slow. Only redacted text is sent.
+    """
 
     def __init__(self, base_url: str, model: str = "", api_key: str = "none", timeout_s: float = 4.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -189,6 +192,6 @@ async def summarise_card(card: HandoffCard, summariser: LlmSummariser | None) ->
         card.summary = await summariser.summarise(card)
         card.summary_source = "llm"
     except Exception as exc:  # keep the extractive summary: the agent must get a card anyway
-        log.warning(json.dumps({"event": "handoff_llm_summary_failed", "call_id": card.call_id,
-                                "error": f"{type(exc).__name__}: {exc}"}))
+        log.warning("handoff_llm_summary_failed",
+                    extra={"call_id": card.call_id, "error": f"{type(exc).__name__}: {exc}"})
     return card
