@@ -33,6 +33,7 @@ def make_flow(url: str, **kw) -> DossierStatusFlow:
 
 async def test_spoken_number_read_back_postcode_then_status(sample):
     f = make_flow(sample.url)
+    before = sample.stats()["status_requests"]
     r = await f.start("Bonjour, je voudrais savoir où en est mon dossier")
     assert "numéro" in r.speech and r.action == "clarify" and not r.done
     r = await f.on_utterance("I D F deux mille vingt-cinq zéro zéro zéro cent vingt-trois")
@@ -40,7 +41,7 @@ async def test_spoken_number_read_back_postcode_then_status(sample):
     assert "000123" not in r.answer  # the display text is masked
     r = await f.on_utterance("oui c'est ça")
     assert "code postal" in r.speech and not DISCLOSURE.search(r.speech)
-    assert sample.stats()["status_requests"] == 0  # nothing asked of the back-office before verification
+    assert sample.stats()["status_requests"] == before  # nothing asked of the back-office before verification
     r = await f.on_utterance("quatre-vingt-treize deux cents")
     assert r.done and r.action == "answer"
     assert "en cours d'instruction" in r.speech and "le trois novembre deux mille vingt-cinq" in r.speech
@@ -145,3 +146,24 @@ async def test_asking_for_a_person_mid_flow_transfers(sample):
     await f.start("où en est mon dossier")
     r = await f.on_utterance("je préfère parler à un conseiller")
     assert r.action == "transfer" and r.done
+
+
+async def test_yes_with_the_postcode_in_one_breath(sample):
+    f = make_flow(sample.url)
+    await f.start("où en est mon dossier")
+    await f.on_utterance("IDF 2025 000 456")
+    r = await f.on_utterance("oui, et mon code postal c'est le 75011")
+    assert r.done and "payé" in r.speech
+
+
+async def test_three_wrong_read_backs_offer_an_agent(sample):
+    f = make_flow(sample.url)
+    before = sample.stats()["status_requests"]
+    await f.start("où en est mon dossier")
+    for _ in range(2):
+        await f.on_utterance("IDF 2025 000 123")
+        r = await f.on_utterance("non")
+        assert "Redonnez-moi" in r.speech
+    await f.on_utterance("IDF 2025 000 123")
+    r = await f.on_utterance("non")
+    assert "conseiller" in r.speech and sample.stats()["status_requests"] == before

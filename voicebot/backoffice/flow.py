@@ -84,6 +84,7 @@ class DossierStatusFlow:
         self.number: str | None = None
         self.verify_failures = 0
         self.misunderstood = 0
+        self.rejected = 0  # read-backs the caller said were wrong
         self.offer_prompts = 0
         self.keys = ""
         self.told = ""  # what the caller was last told about the dossier (for a handoff card)
@@ -116,7 +117,11 @@ class DossierStatusFlow:
             number = spoken.parse_dossier_number(t, self.settings.number_prefixes)
             if number and number != self.number:
                 return self._confirm(number)  # a correction said instead of yes/no
-            return self._on_confirm(spoken.yes_no(t))
+            yes, postcode = spoken.yes_no(t), spoken.parse_postcode(t)
+            if yes and postcode:  # "oui, et mon code postal est le 93200"
+                self.state = "ask_postcode"
+                return await self._on_postcode(postcode)
+            return self._on_confirm(yes)
         return await self._on_postcode(spoken.parse_postcode(t))
 
     async def on_dtmf(self, digits: str) -> FlowReply:
@@ -162,6 +167,9 @@ class DossierStatusFlow:
         if yes:
             self.state = "ask_postcode"
             return self._say(ASK_POSTCODE)
+        self.rejected += 1
+        if self.rejected >= self.settings.max_failures:
+            return self._offer(TOO_MANY)
         self.state, self.number = "ask_number", None
         return self._say(NUMBER_RETRY)
 
