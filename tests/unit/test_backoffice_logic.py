@@ -177,7 +177,7 @@ def test_operation_and_tool_schema_come_from_the_description():
     tool = op.tool_schema()
     assert tool["function"]["name"] == "getDossierStatus"
     assert tool["function"]["parameters"]["required"] == ["number", "verification_postcode"]
-    assert tool["function"]["parameters"]["properties"]["verification_postcode"]["pattern"] == "^\\d{5}$"
+    assert "^\\d{5}$" in tool["function"]["parameters"]["properties"]["verification_postcode"]["description"]
     with pytest.raises(ValueError):
         op.parameters[0].check("../../admin")
     with pytest.raises(ValueError):

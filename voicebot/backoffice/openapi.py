@@ -65,8 +65,7 @@ class Operation:
 
     def tool_schema(self) -> dict[str, Any]:
         """The operation as an OpenAI chat-completions tool (function calling)."""
-        props = {p.argument: {**_plain_schema(p.schema), **({"description": p.description} if p.description else {})}
-                 for p in self.parameters}
+        props = {p.argument: _tool_property(p) for p in self.parameters}
         return {"type": "function", "function": {
             "name": self.operation_id,
             "description": self.summary,
@@ -76,9 +75,13 @@ class Operation:
         }}
 
 
-def _plain_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    keep = ("type", "pattern", "minLength", "maxLength", "enum", "format")
-    return {k: v for k, v in schema.items() if k in keep}
+def _tool_property(p: Parameter) -> dict[str, Any]:
+    """A parameter as a tool argument. The regex goes into the description, not the schema: some servers'
+    grammar converters (llama.cpp's) reject it; arguments are checked against it here anyway."""
+    prop = {k: v for k, v in p.schema.items() if k in ("type", "minLength", "maxLength", "enum")}
+    text = " ".join(x for x in (p.description, f"(format {p.schema['pattern']})" if "pattern" in p.schema else "")
+                    if x)
+    return {**prop, **({"description": text} if text else {})}
 
 
 def _resolve(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:

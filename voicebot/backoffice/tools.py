@@ -58,7 +58,8 @@ class ToolCallingLookup:
         self.model = model
         self.timeout_s = timeout_s
 
-    async def _tool_arguments(self, number: str, postcode: str) -> dict[str, Any]:
+    async def _tool_arguments(self, number: str, postcode: str) -> str:
+        """The raw arguments of the model's one call of the tool (JSON text, not trusted)."""
         op = self.client.settings.status_operation
         tool = await self.client.tool_schema(op)
         if not self.model:
@@ -72,22 +73,24 @@ class ToolCallingLookup:
         calls = response.choices[0].message.tool_calls or []
         if len(calls) != 1 or calls[0].function.name != op:
             raise ValueError(f"the model made {len(calls)} tool call(s), not one call of {op}")
-        args = json.loads(calls[0].function.arguments or "{}")
-        if not isinstance(args, dict):
-            raise ValueError("tool arguments are not an object")
-        return args
+        return calls[0].function.arguments or ""
 
     async def lookup(self, number: str, postcode: str) -> LookupResult:
         try:
-            args = await asyncio.wait_for(self._tool_arguments(number, postcode), self.timeout_s)
+            raw = await asyncio.wait_for(self._tool_arguments(number, postcode), self.timeout_s)
         except Exception as e:  # LLM down, slow, or no proper tool call: the caller still gets the answer
-            log.warning("LLM tool call failed, direct lookup", extra={"error": f"{type(e).__name__}: {e}"[:200]})
+            log.warning("LLM tool call failed (%s), direct lookup", type(e).__name__,
+                        extra={"error": f"{type(e).__name__}: {e}"[:200]})
             status = await dossier_status(self.client, number, postcode)
-            return LookupResult(status, "direct_after_llm", "llm_failed")
+            return LookupResult(status, "direct_after_llm", f"llm_failed: {type(e).__name__}")
+        try:
+            args = json.loads(raw)
+        except ValueError:
+            args = None
         if args != {"number": number, "verification_postcode": postcode}:
-            log.warning("LLM tool arguments differ from what the caller confirmed; not used")
-            return LookupResult(await dossier_status(self.client, number, postcode), "direct_after_llm",
-                                "llm_args_mismatch")
+            note = "llm_args_mismatch" if isinstance(args, dict) else "llm_args_invalid"
+            log.warning("LLM tool arguments not used (%s): the caller's confirmed values are", note)
+            return LookupResult(await dossier_status(self.client, number, postcode), "direct_after_llm", note)
         op = self.client.settings.status_operation
         status_code, body = await self.client.call(op, args)
         status = None if status_code == 404 else DossierStatus.from_wire(body, number)
