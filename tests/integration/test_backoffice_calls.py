@@ -8,7 +8,7 @@ import re
 from sqlalchemy import text
 
 from calls_support import ScriptedCall, wait_for
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.calls.settings import CallsSettings
 from voicebot.monitor.live import LiveBoard
