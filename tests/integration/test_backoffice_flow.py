@@ -27,7 +27,8 @@ def sample(tmp_path_factory):
 
 
 def make_flow(url: str, **kw) -> DossierStatusFlow:
-    settings = BackofficeSettings(base_url=url, **kw)
+    # A generous timeout: the tests share a loaded machine (the slow-service test sets its own).
+    settings = BackofficeSettings(base_url=url, **{"timeout_s": 10.0, **kw})
     return DossierStatusFlow(DirectLookup(BackofficeClient(settings)), settings, call_id="test-call")
 
 

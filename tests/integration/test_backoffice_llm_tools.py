@@ -81,7 +81,7 @@ def llm():
 
 
 def make_flow(sample_url: str, llm: StubLLM, timeout_s: float = 30.0) -> DossierStatusFlow:
-    settings = BackofficeSettings(base_url=sample_url)
+    settings = BackofficeSettings(base_url=sample_url, timeout_s=10.0)
     lookup = ToolCallingLookup(BackofficeClient(settings), base_url=f"http://127.0.0.1:{llm.port}/v1",
                                timeout_s=timeout_s)
     return DossierStatusFlow(lookup, settings)
@@ -136,7 +136,7 @@ async def test_llm_failure_falls_back_to_the_direct_lookup(sample, llm, mode):
 
 
 async def test_llm_down_still_answers(sample):
-    settings = BackofficeSettings(base_url=sample.url)
+    settings = BackofficeSettings(base_url=sample.url, timeout_s=10.0)
     lookup = ToolCallingLookup(BackofficeClient(settings), base_url=f"http://127.0.0.1:{free_port()}/v1",
                                timeout_s=2.0)
     r = await verified_reply(DossierStatusFlow(lookup, settings))
@@ -177,7 +177,7 @@ def llama_tools_server(tmp_path_factory):
 async def test_a_real_model_server_makes_the_tool_call(sample, llama_tools_server):
     """A real OpenAI-compatible server (llama.cpp, not the stub) answers with a tool call for our tool;
     whatever the tiny model puts in it, the caller's own dossier is the one looked up."""
-    settings = BackofficeSettings(base_url=sample.url)
+    settings = BackofficeSettings(base_url=sample.url, timeout_s=10.0)
     lookup = ToolCallingLookup(BackofficeClient(settings), base_url=llama_tools_server, timeout_s=300.0)
     r = await verified_reply(DossierStatusFlow(lookup, settings))
     # SmolLM2-135M fills the arguments with junk (seen: '{"number": ");\n{ ", "verification_postcode":
