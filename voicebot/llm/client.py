@@ -1,6 +1,6 @@
 """One OpenAI-compatible streaming chat client, for vLLM in production and llama.cpp locally.
 
-``Answerer`` is the interface the voice pipeline needs: a caller question (+ short history) in, a stream of
+``VoiceAnswerer`` is the interface the voice pipeline needs: a caller question (+ short history) in, a stream of
 text pieces out. The knowledge base plugs its grounded answerer behind the same interface.
 """
 
@@ -34,7 +34,9 @@ class AnswerMeta:
     queue: str | None = None  # the agent queue matching the answer's topic
 
 
-class Answerer(Protocol):
+class VoiceAnswerer(Protocol):
+    """What the voice pipeline asks of an answerer: a question in, text pieces out as they come."""
+
     async def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
         """Yield the answer's text pieces as they come; fill ``meta`` on the way."""
 
