@@ -17,7 +17,7 @@ from voicebot.config import ConfigError, Settings, load_settings
 
 # Capabilities that add their own subcommands with register(subparsers), if present.
 COMMAND_MODULES = ("voicebot.knowledge.cli", "voicebot.calls.cli", "voicebot.telephony.sip.cli",
-                   "benchmarks.cli")
+                   "benchmarks.cli", "voicebot.backoffice.cli")
 
 
 def _error(msg: str) -> int:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from voicebot.backoffice.settings import BackofficeSettings
 from voicebot.calls.settings import CallsSettings
 from voicebot.knowledge.settings import KnowledgeSettings
 from voicebot.monitor.settings import MonitorSettings
@@ -160,6 +161,7 @@ class Settings(BaseSettings):
     sip: SipSettings = Field(default_factory=SipSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    backoffice: BackofficeSettings = Field(default_factory=BackofficeSettings)
 
     @field_validator("server", mode="after")
     @classmethod

@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "voicebot"
 # Leaves every room may import; they import nothing of voicebot but each other.
 FOUNDATION_PACKAGES = {"voicebot.french"}
 FOUNDATION = {"voicebot", "voicebot.french", "voicebot.call", "voicebot.events", "voicebot.process",
-              "voicebot.metrics", "voicebot.models"}
-CAPABILITIES = {"stt", "tts", "llm", "knowledge", "telephony", "calls"}
+              "voicebot.metrics", "voicebot.models", "voicebot.dialogue.flow"}
+CAPABILITIES = {"stt", "tts", "llm", "knowledge", "telephony", "calls", "backoffice"}
 # The one declared arrow between capabilities: the grounded answerer streams through the one LLM client.
 SIDEWAYS = {("knowledge", "llm")}
 # Which rooms each room may import (its own room is always allowed).

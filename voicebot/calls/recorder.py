@@ -24,7 +24,7 @@ from voicebot.calls.webhook import WebhookSender
 log = logging.getLogger(__name__)
 
 STORED_EVENT_TYPES = {"call_started", "state", "transcript_final", "barge_in", "dtmf", "silence", "transfer",
-                      "error", "call_ended"}
+                      "error", "call_ended", "lookup"}
 
 
 class CallRecorder:
@@ -194,8 +194,9 @@ class CallRecorder:
         cid, d = event.call_id, event.data
         call = await asyncio.to_thread(self.store.get_call, cid) or {"id": cid, "caller": ""}
         turns = await asyncio.to_thread(self.store.turns, cid)
+        lookups = [e["data"] for e in await asyncio.to_thread(self.store.events, cid, ["lookup"])]
         card = build_handoff(call, turns, reason=str(d.get("reason", "")), queue=str(d.get("queue", "")),
-                             now=event.ts)
+                             now=event.ts, lookups=lookups)
         card = await summarise_card(card, self.summariser)
         payload = card.to_dict()
         await asyncio.to_thread(self.store.add_handoff, card.id, cid, created_at=card.created_at,
