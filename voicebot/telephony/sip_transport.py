@@ -185,8 +185,9 @@ class SipCallSession:
     def __init__(self, call: "SipCall", endpoint: "SipEndpoint") -> None:
         self._call = call
         self._endpoint = endpoint
-        self.info = CallInfo(call_id=call.call_id, channel="sip", caller=call.caller, sample_rate=SAMPLE_RATE,
-                             extra={"codec": call.media.codec, "source": f"{call.source[0]}:{call.source[1]}"})
+        self.info = CallInfo(call_id=call.uid, channel="sip", caller=call.caller, sample_rate=SAMPLE_RATE,
+                             extra={"codec": call.media.codec, "source": f"{call.source[0]}:{call.source[1]}",
+                                    "sip_call_id": call.call_id})
 
     @property
     def ended(self) -> bool:
