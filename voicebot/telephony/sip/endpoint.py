@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ log = logging.getLogger("voicebot.telephony.sip")
 
 ALLOWED_METHODS = "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
 SUPPORTED_EXTENSIONS = frozenset({"replaces", "norefersub", "timer"})
+_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 CALL_TASK_GRACE_S = 5.0
 STOP_TIMEOUT_S = 5.0  # shutdown does not wait 64*T1 for peers that do not answer our BYE  # how long on_call may run after the call ended before it is cancelled
 Address = tuple[str, int]
@@ -197,8 +199,9 @@ class SipEndpoint(asyncio.DatagramProtocol):
                 partial.top_via
                 if all(partial.get(h) for h in ("From", "To", "Call-ID", "CSeq")):
                     self.stats["bad_request"] += 1
-                    self._log_per_source(addr[0], "400", "sip 400: %s", _reason_phrase(str(exc)))
-                    self._reply_stateless(partial, addr, 400, _reason_phrase(str(exc)))
+                    status = 505 if str(exc).startswith("unsupported SIP version") else 400
+                    self._log_per_source(addr[0], "400", "sip %d: %s", status, _reason_phrase(str(exc)))
+                    self._reply_stateless(partial, addr, status, _reason_phrase(str(exc)))
                     return
             except SipParseError:
                 pass
@@ -292,7 +295,9 @@ class SipEndpoint(asyncio.DatagramProtocol):
         unsupported = [r for r in (x.strip().lower() for x in ",".join(req.get_all("Require")).split(",") if x.strip())
                        if r not in SUPPORTED_EXTENSIONS]
         content_type = (req.get("Content-Type") or "").split(";")[0].strip().lower()
-        if scheme not in ("sip", "sips", "tel"):
+        if not _URI_RE.match(req.uri or ""):  # e.g. a Request-URI between < and > (RFC 4475 3.1.2.6)
+            refusal = (400, "Bad Request-URI", [])
+        elif scheme not in ("sip", "sips", "tel"):
             refusal = (416, "Unsupported URI Scheme", [])
         elif unsupported:
             refusal = (420, "Bad Extension", [("Unsupported", ", ".join(unsupported))])
