@@ -188,10 +188,19 @@ def _leaks(text: str) -> list[str]:
     return found
 
 
+async def _send(ws, data) -> bool:
+    """Send unless the server has ended the call (it hangs up after a transfer)."""
+    try:
+        await ws.send(data)
+        return True
+    except websockets.ConnectionClosed:
+        return False
+
+
 async def _silence(ws, seconds: float) -> None:
-    frame = bytes(320)
     for _ in range(int(seconds / 0.02)):
-        await ws.send(frame)
+        if not await _send(ws, bytes(320)):
+            return
         await asyncio.sleep(0.02)
 
 
@@ -213,11 +222,11 @@ async def _pcm_call(url: str, samples: np.ndarray, *, caller: str = "", then=Non
         for _ in range(3000):  # up to 60 s of silence until the turn's record arrives
             if any(e["event"] == "turn" for e in events):
                 break
-            await ws.send(bytes(320))
+            await _send(ws, bytes(320))
             await asyncio.sleep(0.02)
         if then is not None:
             await then(ws, events)
-        await ws.send(json.dumps({"event": "hangup"}))
+        await _send(ws, json.dumps({"event": "hangup"}))
         try:
             await asyncio.wait_for(reader, 10)  # the server closes the call
         except (websockets.ConnectionClosed, asyncio.TimeoutError):
@@ -241,13 +250,12 @@ async def test_personal_data_spoken_and_typed_never_leaves_redacted_sinks(world,
 
     async def type_digits_then_ask_for_an_agent(ws, events) -> None:
         for digit in "49701234":  # a PIN / card digits on the keypad
-            await ws.send(json.dumps({"event": "dtmf", "digit": digit}))
+            await _send(ws, json.dumps({"event": "dtmf", "digit": digit}))
             await _silence(ws, 0.1)
-        await ws.send(json.dumps({"event": "dtmf", "digit": "0"}))  # 0: an agent, please
-        for _ in range(1500):
-            if any(e["event"] == "transfer" for e in events):
+        await _send(ws, json.dumps({"event": "dtmf", "digit": "0"}))  # 0: an agent, please
+        for _ in range(1500):  # the bot announces the transfer, then hangs up
+            if any(e["event"] == "transfer" for e in events) or not await _send(ws, bytes(320)):
                 break
-            await ws.send(bytes(320))
             await asyncio.sleep(0.02)
 
     events = await _pcm_call(world.ws, samples, caller=CALLER_ID, then=type_digits_then_ask_for_an_agent)
