@@ -24,6 +24,7 @@ OFFLINE_ENV = {
     "HF_DATASETS_OFFLINE": "1",
     "DO_NOT_TRACK": "1",  # the cross-library opt-out (consoledonottrack.com)
     "ANONYMIZED_TELEMETRY": "False",
+    "ORT_DISABLE_TELEMETRY": "1",  # onnxruntime's 1DS telemetry (DNS for mobile.events.data.microsoft.com)
     "PIPECAT_DISABLE_TELEMETRY": "1",
     "OTEL_SDK_DISABLED": "true",  # pipecat's optional OpenTelemetry tracing
 }
