@@ -155,7 +155,7 @@ def world(tmp_path_factory):
                "VOICEBOT_PIPELINE__GREETING": "Bonjour, je vous écoute.",
                # no sample ingestion (minutes on a busy 2-core machine): the bot answers "no information,
                # shall I pass you to an adviser?"; the hung LLM is then never asked (see the Responder unit test)
-               "VOICEBOT_KNOWLEDGE__AUTO_INGEST_SAMPLES": "false", "VOICEBOT_PIPELINE__SILENCE_TIMEOUT_S": "60",
+               "VOICEBOT_KNOWLEDGE__AUTO_INGEST_SAMPLES": "false", "VOICEBOT_PIPELINE__SILENCE_TIMEOUT_S": "600",
                "VOICEBOT_WEBSOCKET__START_TIMEOUT_S": "2", "VOICEBOT_WEBSOCKET__MAX_PENDING_PER_SOURCE": "3",
                "VOICEBOT_MONITOR__LOGIN_DELAY_S": "0"}
         cmd = [strace, "-f", "--seccomp-bpf", "-e", f"trace={TRACED}", "-o", str(trace),
