@@ -10,7 +10,7 @@ import re
 import secrets
 
 from voicebot.telephony.settings import SipSettings
-from voicebot.telephony.sip.endpoint import SipEndpoint
+from voicebot.telephony.sip_transport import SipEndpoint
 from voicebot.telephony.sip.message import SipMessage, SipParseError, parse_message
 from voicebot.telephony.sip.transaction import Timers
 

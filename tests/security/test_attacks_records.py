@@ -9,7 +9,7 @@ import time
 
 from calls_support import ScriptedCall, wait_for
 from voicebot.calls.bus import MemoryEventBus, Subscription
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.calls.settings import CallsSettings
 from voicebot.calls.store import CallStore

@@ -120,3 +120,13 @@ def test_handoff_card_tree_is_redacted_but_ids_are_kept():
     assert out["id"] == card["id"] and out["call_id"] == card["call_id"] and out["created_at"] == card["created_at"]
     assert out["summary"] == f"rappeler au {PHONE}" and out["caller"] == "06 •••••• 78"
     assert out["turns"] == [{"text": IBAN}]
+
+
+def test_log_filter_redacts_extra_fields_too():
+    import logging
+
+    record = logging.LogRecord("x", logging.INFO, "", 0, "turn %d", (1,), None)
+    record.caller_text, record.caller, record.call_id = "c'est le 06 12 34 56 78", "+33612345678", "4111111111111111"
+    RedactingLogFilter().filter(record)
+    assert record.caller_text == f"c'est le {PHONE}" and record.caller == "06 •••••• 78"
+    assert record.call_id == "4111111111111111"  # ids are not personal data

@@ -238,10 +238,13 @@ def redact_tree(value: Any, key: str = "") -> Any:
 _QUERY_RE = re.compile(r"(/[\w./-]*)\?[^\s\"']*")
 
 
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
 class RedactingLogFilter(logging.Filter):
     """Applied to every log record a voicebot process writes: query strings are cut (they carry
-    ``?caller=``), and the message goes through ``redact``. Installed on the handler, so libraries'
-    records (uvicorn access lines, pipecat) pass through it too."""
+    ``?caller=``), and the message and every ``extra=`` field go through ``redact``. Installed on the
+    handler, so libraries' records (uvicorn access lines, pipecat) pass through it too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -251,4 +254,7 @@ class RedactingLogFilter(logging.Filter):
         clean = redact(_QUERY_RE.sub(r"\1?…", message))
         if clean != message:
             record.msg, record.args = clean, None
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_FIELDS and isinstance(value, (str, dict, list)):
+                setattr(record, key, redact_tree(value, key))
         return True
