@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from voicebot import metrics
 from voicebot.call import SHUTDOWN, CallSession
 from voicebot.events import CallEvent
-from voicebot.calls.redaction import RedactingLogFilter, redact
+from voicebot.french.redaction import RedactingLogFilter, redact
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
 from voicebot.llm.client import OpenAIChatAnswerer

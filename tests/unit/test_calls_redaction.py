@@ -1,6 +1,6 @@
 import pytest
 
-from voicebot.calls.redaction import (CARD, CODE, EMAIL, EXPIRY, IBAN, NIR, NUMBER, PHONE, RedactingLogFilter, luhn_ok,
+from voicebot.french.redaction import (CARD, CODE, EMAIL, EXPIRY, IBAN, NIR, NUMBER, PHONE, RedactingLogFilter, luhn_ok,
                                      mask_caller, redact, redact_data, redact_event_data, redact_tree)
 
 

@@ -18,7 +18,7 @@ from voicebot.calls.alerts import AlertDetector
 from voicebot.calls.bus import EventBus, MemoryEventBus
 from voicebot.events import CallEvent
 from voicebot.calls.handoff import LlmSummariser, build_handoff, summarise_card
-from voicebot.calls.redaction import mask_caller, redact, redact_data, redact_tree
+from voicebot.french.redaction import mask_caller, redact, redact_data, redact_tree
 from voicebot.calls.settings import CallsSettings
 from voicebot.calls.store import CallStore
 from voicebot.calls.webhook import WebhookSender

@@ -14,7 +14,7 @@ from typing import Callable
 
 from pipecat.processors.frame_processor import FrameProcessor
 
-from voicebot.calls.redaction import redact_event_data
+from voicebot.french.redaction import redact_event_data
 from voicebot.events import CallEvent
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,11 @@ class CallState:
             "interrupted": t.interrupted,
         }
         # ids, sizes and timings only: the texts go out redacted through publish(), never to the log
-        log.info(json.dumps({"event": "turn", "call_id": self.call_id, "turn": t.turn,
-                             "caller_chars": len(record["caller_text"]), "bot_chars": len(record["bot_text"]),
-                             "latency_ms": record["latency_ms"], "sources": len(t.sources), "guard": t.guard,
-                             "interrupted": t.interrupted}, ensure_ascii=False))
+        log.info("turn %d", t.turn, extra={"call_id": self.call_id, "turn": t.turn,
+                                           "caller_chars": len(record["caller_text"]),
+                                           "bot_chars": len(record["bot_text"]), "latency_ms": record["latency_ms"],
+                                           "sources": len(t.sources), "guard": t.guard,
+                                           "interrupted": t.interrupted})
         self.publish("turn", **{k: v for k, v in record.items() if k != "call_id"})
         if self._on_turn is not None:
             self._on_turn(record)
