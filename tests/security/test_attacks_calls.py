@@ -265,8 +265,9 @@ async def test_personal_data_spoken_and_typed_never_leaves_redacted_sinks(world,
             await asyncio.sleep(0.02)
 
     events = await _pcm_call(world.ws, samples, caller=CALLER_ID, then=type_digits_then_ask_for_an_agent)
-    call_id = next(e["call_id"] for e in events if e["event"] == "connected")
-    turn = next(e for e in events if e["event"] == "turn")
+    turns_seen = [e for e in events if e["event"] == "turn"]
+    assert turns_seen, f"no turn record within the wait: {events[-5:]}"
+    call_id, turn = next(e["call_id"] for e in events if e["event"] == "connected"), turns_seen[0]
     assert any(e["event"] == "transfer" for e in events), events[-5:]
     card_body = await _wait(lambda: world.webhook.bodies and world.webhook.bodies[-1], 30)
     store = world.store()
