@@ -10,6 +10,7 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -32,6 +33,10 @@ from voicebot.french.speech import to_speech
 from voicebot.stt.whisper import WhisperEngine
 from voicebot.telephony.websocket import Admission, websocket_router
 from voicebot.tts.engines import EspeakEngine, PiperServerEngine, TTSEngine
+
+if TYPE_CHECKING:
+    from voicebot.knowledge.service import KnowledgeService
+    from voicebot.telephony.sip_transport import SipEndpoint
 from voicebot.pipeline.tts import PhraseCache
 
 log = logging.getLogger(__name__)
@@ -84,7 +89,7 @@ def choose_tts(settings: Settings) -> TTSEngine:
     english_voice = s.voice == "embedded"  # engine=piper with the offline English voice
     log_dir = settings.server.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    return PiperServerEngine(model.path, workers=s.workers, length_scale=1.0 / s.speaking_rate,
+    return PiperServerEngine(model.local_path, workers=s.workers, length_scale=1.0 / s.speaking_rate,
                              french_phonemes=english_voice, log_dir=log_dir)
 
 
@@ -147,9 +152,9 @@ class Worker:
     calls: dict[str, CallSession] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     ready: bool = False
-    call_services: CallServices | None = None
-    sip: object | None = None  # the SIP endpoint, when sip.enabled
-    knowledge: object | None = None  # the KnowledgeService
+    call_services: CallServices = field(init=False)
+    sip: SipEndpoint | None = None  # when sip.enabled
+    knowledge: KnowledgeService | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -168,7 +173,7 @@ class Worker:
         try:
             stt = resolve("stt", s)
             whisper = await asyncio.to_thread(
-                WhisperEngine, stt.path, device=s.stt.device, compute_type=s.stt.compute_type,
+                WhisperEngine, stt.local_path, device=s.stt.device, compute_type=s.stt.compute_type,
                 language=s.stt.language, beam_size=s.stt.beam_size, cpu_threads=s.stt.cpu_threads,
                 max_parallel=s.stt.max_parallel)
             if stt.degraded:
@@ -179,7 +184,7 @@ class Worker:
             base_url, model = s.llm.base_url, s.llm.model
             if s.llm.backend == "embedded":
                 self.llm_server = EmbeddedLlamaServer(
-                    llm.path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
+                    llm.local_path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
                     log_file=s.server.data_dir / "logs" / "llama-server.log", prompt_cache=s.llm.prompt_cache)
                 (s.server.data_dir / "logs").mkdir(parents=True, exist_ok=True)
                 await self.llm_server.start_async()
@@ -251,15 +256,14 @@ class Worker:
         if self.llm_server is not None:
             await asyncio.to_thread(self.llm_server.stop)
             self.llm_server = None
-        if self.call_services is not None:
-            with contextlib.suppress(Exception):
-                await self.call_services.stop()
+        with contextlib.suppress(Exception):
+            await self.call_services.stop()
 
     async def run_call(self, transport: BaseTransport, session: CallSession) -> None:
         """Run one call's pipeline to its end, whatever the media entry (WebSocket PCM, Twilio or SIP)."""
         from pipecat.workers.runner import WorkerRunner
 
-        assert self.services is not None and self.call_services is not None
+        assert self.services is not None
         info = session.info
         self.calls[info.call_id] = session
         outlet = EventOutlet(self.call_services.bus)

@@ -252,8 +252,11 @@ class CallStore:
         return len(ids)
 
     def _erase_freed_pages(self) -> None:
-        """Purged rows must not survive in the SQLite file or its -wal: secure_delete zeroes freed
-        content, a TRUNCATE checkpoint writes the WAL back and empties it (PostgreSQL: VACUUM's job)."""
+        """Purged rows must not survive in the SQLite file or its -wal.
+
+        secure_delete zeroes freed content, a TRUNCATE checkpoint writes the WAL back and empties it
+        (PostgreSQL: VACUUM's job).
+        """
         if self.dialect != "sqlite":
             return
         with self.engine.connect() as conn:

@@ -20,6 +20,7 @@ IBAN = "[IBAN]"
 CARD = "[CARTE]"
 NIR = "[NIR]"
 NUMBER = "[NUMÉRO]"
+DOSSIER = "[DOSSIER]"
 EXPIRY = "[EXPIRATION]"
 CODE = "[CODE]"
 MASKED_DIGIT = "•"
@@ -127,6 +128,9 @@ _CARD_RE = re.compile(r"(?<!\d)\d(?:[ \u00a0\-]?\d){12,18}(?!\d)")
 _PHONE_RE = re.compile(
     r"(?<![\d+])(?:(?:\+|00)33" + _SEP + r"(?:\(0\))?" + _SEP + r"|0)[1-9](?:" + _SEP + r"\d{2}){4}(?!\d)"
 )
+# Dossier numbers of the back-office (IDF-2025-000123), as written or as speech-to-text spaces them.
+_DOSSIER_RE = re.compile(
+    r"(?<![A-Za-z])(?:(?:[A-Z][ .]?){2,4}|[Ii][Dd][Ff])[ .\-]*(?:19|20)\d{2}[ .\-]*\d{3}[ .]?\d{3}(?!\d)")
 # Whatever long run of digits is left (account numbers, badly spaced phone numbers).
 _LONG_DIGITS_RE = re.compile(r"(?<!\d)\d(?:[ \u00a0.\-]?\d){8,}(?!\d)")
 
@@ -155,11 +159,15 @@ def _iban_spaced(m: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """Return text with French phone numbers, e-mails, IBANs, card numbers, card expiry and security
-    codes, and NIRs replaced, whether written in digits or spoken as words."""
+    """Return text with personal data replaced, whether written in digits or spoken as words.
+
+    Dossier numbers, French phone numbers, e-mails, IBANs, card numbers, card expiry and security codes,
+    NIRs.
+    """
     if not text:
         return text
-    out = _EMAIL_RE.sub(EMAIL, text)
+    out = _DOSSIER_RE.sub(DOSSIER, text)
+    out = _EMAIL_RE.sub(EMAIL, out)
     out = _EXPIRY_RE.sub(lambda m: m.group("kw") + EXPIRY, out)
     out = _CODE_RE.sub(lambda m: m.group("kw") + CODE, out)
     out = _spoken_to_digits(out)
@@ -190,12 +198,14 @@ def mask_caller(caller: str) -> str:
     return digits[:2] + " " + "•" * max(0, len(digits) - 4) + " " + digits[-2:]
 
 
-TEXT_KEYS = ("text", "caller_text", "bot_text", "message", "summary", "last_question")
+TEXT_KEYS = ("text", "caller_text", "bot_text", "message", "told", "summary", "last_question")
 
 
 def redact_data(data: dict) -> dict:
-    """Redact the free-text fields of an event's data (text, caller_text, bot_text, message), mask the
-    caller id and keypad digits."""
+    """Redact the free-text fields of an event's data (text, caller_text, bot_text, message...).
+
+    The caller id and keypad digits are masked.
+    """
     out = dict(data)
     for key in TEXT_KEYS:
         if isinstance(out.get(key), str):
@@ -224,8 +234,11 @@ def redact_event_data(type_: str, data: dict[str, Any], keep_raw: bool = False) 
 
 
 def redact_tree(value: Any, key: str = "") -> Any:
-    """Every string in a JSON-like value redacted (ids and timestamps left as they are): handoff cards,
-    whose summary may come from an LLM, go through this before the store, the bus and the webhook."""
+    """Every string in a JSON-like value redacted (ids and timestamps left as they are).
+
+    Handoff cards, whose summary may come from an LLM, go through this before the store, the bus and the
+    webhook.
+    """
     if isinstance(value, dict):
         return {k: redact_tree(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
@@ -242,9 +255,12 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 
 
 class RedactingLogFilter(logging.Filter):
-    """Applied to every log record a voicebot process writes: query strings are cut (they carry
-    ``?caller=``), and the message and every ``extra=`` field go through ``redact``. Installed on the
-    handler, so libraries' records (uvicorn access lines, pipecat) pass through it too."""
+    """Applied to every log record a voicebot process writes.
+
+    Query strings are cut (they carry ``?caller=``), and the message and every ``extra=`` field go
+    through ``redact``. Installed on the handler, so libraries' records (uvicorn access lines, pipecat)
+    pass through it too.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:

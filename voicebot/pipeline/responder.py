@@ -137,8 +137,10 @@ class Responder(FrameProcessor):
         return None
 
     async def _stream(self, frame: CallerTranscriptFrame, meta: AnswerMeta):
-        """The answer's pieces, the first within llm.first_token_timeout_s whatever the answerer (else
-        TimeoutError, hence the spoken apology): the caller never waits on a hung LLM longer than that."""
+        """The answer's pieces, the first within llm.first_token_timeout_s whatever the answerer.
+
+        Else TimeoutError, hence the spoken apology: the caller never waits on a hung LLM longer than that.
+        """
         pieces = self._stream_any(frame, meta).__aiter__()
         try:
             first = await asyncio.wait_for(pieces.__anext__(), self._first_token_timeout_s)

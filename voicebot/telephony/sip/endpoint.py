@@ -16,7 +16,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ from .transaction import (ClientTransaction, InviteServerTransaction, NonInviteS
                           server_key)
 from ..rtp.session import RtpConfig, RtpSession
 
-log = logging.getLogger("voicebot.telephony.sip")
+log = logging.getLogger(__name__)
 
 ALLOWED_METHODS = "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
 SUPPORTED_EXTENSIONS = frozenset({"replaces", "norefersub", "timer"})
@@ -126,11 +126,11 @@ class SipUserAgent(asyncio.DatagramProtocol):
             self._transport.close()
             self._transport = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -152,7 +152,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
                         extra={"source": source, **extra})
 
     # -- receiving ---------------------------------------------------------------------------
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
         addr = (addr[0], addr[1])
         if len(data) > self.settings.max_message_bytes:
             self.stats["dropped_oversized"] += 1
@@ -186,7 +186,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
         partial = exc.partial if self.source_filter.allows(addr[0]) else None  # strangers get no answer
         if partial is not None and partial.is_request and partial.method != "ACK":
             try:
-                partial.top_via
+                _ = partial.top_via  # raises SipParseError when the Via cannot be parsed
                 if all(partial.get(h) for h in ("From", "To", "Call-ID", "CSeq")):
                     self.stats["bad_request"] += 1
                     status = 505 if str(exc).startswith("unsupported SIP version") else 400
@@ -278,8 +278,10 @@ class SipUserAgent(asyncio.DatagramProtocol):
 
     @staticmethod
     def _unsupported(req: SipMessage) -> tuple[int, str, list[tuple[str, str]]] | None:
-        """RFC 3261 8.2.2-8.2.3: URI scheme (416), Require (420) and body type (415), checked before any
-        method is handled; the refusal to send, or None."""
+        """The refusal to send before any method is handled, or None (RFC 3261 8.2.2-8.2.3).
+
+        URI scheme (416), Require (420) and body type (415).
+        """
         scheme = (req.uri or "").split(":", 1)[0].lower()
         refusal: tuple[int, str, list[tuple[str, str]]] | None = None
         unsupported = [r for r in (x.strip().lower() for x in ",".join(req.get_all("Require")).split(",") if x.strip())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .message import NameAddr, SipMessage, make_response
 
-log = logging.getLogger("voicebot.telephony.sip")
+log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 SendFunc = Callable[[bytes, Address], None]
@@ -60,8 +60,8 @@ class InviteServerTransaction:
     """Server side of one INVITE; states: proceeding, accepted (2xx sent), completed, confirmed, terminated."""
 
     def __init__(self, request: SipMessage, addr: Address, send: SendFunc, timers: Timers,
-                 on_no_ack: Callable[[], None] | None = None,
-                 on_terminated: Callable[[], None] | None = None, ack_timeout_s: float | None = None) -> None:
+                 on_no_ack: Callable[[], object] | None = None,
+                 on_terminated: Callable[[], object] | None = None, ack_timeout_s: float | None = None) -> None:
         self.request = request
         # A 2xx without ACK gives up after this (at most 64*T1): an un-ACKed INVITE must not hold a slot long.
         self.ack_timeout_s = min(ack_timeout_s or timers.timeout, timers.timeout)
@@ -147,7 +147,7 @@ class NonInviteServerTransaction:
     """Keeps the final response for 64*T1 so retransmitted requests get the same answer."""
 
     def __init__(self, request: SipMessage, addr: Address, send: SendFunc, timers: Timers,
-                 on_terminated: Callable[[], None] | None = None) -> None:
+                 on_terminated: Callable[[], object] | None = None) -> None:
         self.request = request
         self.addr = addr
         self.last_response: SipMessage | None = None
