@@ -76,7 +76,10 @@ def setup_logging(level: str = "INFO") -> None:
     from loguru import logger as loguru_logger  # pipecat logs with loguru
 
     loguru_logger.remove()
-    loguru_logger.add(lambda message: sys.stderr.write(redact(str(message))), level="WARNING")
+    def redacted_sink(message: object) -> None:
+        sys.stderr.write(redact(str(message)))
+
+    loguru_logger.add(redacted_sink, level="WARNING")
 
 
 def choose_tts(settings: Settings) -> TTSEngine:
