@@ -53,7 +53,8 @@ open(sys.argv[1], "w").write("".join(r + "\n" for r in reqs))
 EOF
 stamp=$(cat "$BUILD/requirements-cpu.txt" "$IMAGES/constraints.txt" | sha256sum | cut -c1-16)
 if [ ! -f "$WHEELS/cpu-$stamp.done" ]; then
-  "$PYTHON" -m pip wheel -q --wheel-dir "$WHEELS/cpu" -c "$IMAGES/constraints.txt" -r "$BUILD/requirements-cpu.txt"
+  "$PYTHON" -m pip wheel -q --wheel-dir "$WHEELS/cpu" --find-links "$WHEELS/cpu" -c "$IMAGES/constraints.txt" \
+    -r "$BUILD/requirements-cpu.txt"
   touch "$WHEELS/cpu-$stamp.done"
   say "wheels built"
 fi

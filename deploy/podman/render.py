@@ -150,6 +150,29 @@ def render(workers: int, host: str, ports: Ports, secret_values: dict[str, str],
     return out
 
 
+def prefixed(docs: list[dict], prefix: str) -> list[dict]:
+    """Every object, ConfigMap reference and volume name prefixed (several plays on one host)."""
+    if not prefix:
+        return docs
+    for d in docs:
+        d["metadata"]["name"] = prefix + d["metadata"]["name"]
+        if d["kind"] != "Deployment":
+            continue
+        pod = d["spec"]["template"]["spec"]
+        renamed = {}
+        for v in pod.get("volumes", []):
+            if "configMap" in v:
+                v["configMap"]["name"] = prefix + v["configMap"]["name"]
+            elif "persistentVolumeClaim" in v:
+                v["persistentVolumeClaim"]["claimName"] = prefix + v["persistentVolumeClaim"]["claimName"]
+            else:
+                renamed[v["name"]] = v["name"] = prefix + v["name"]
+        for c in pod["containers"]:
+            for m in c.get("volumeMounts", []):
+                m["name"] = renamed.get(m["name"], m["name"])
+    return docs
+
+
 def _worker(template: dict, i: int, host: str, ports: Ports, secret_values: dict[str, str]) -> dict:
     d = copy.deepcopy(template)
     name = f"voicebot-{i}"
@@ -191,11 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1", help="address every component listens on")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--secrets", type=Path, default=ROOT / "deploy" / "podman" / "voicebot.env")
+    ap.add_argument("--prefix", default="", help="prefix of every pod, ConfigMap and volume name")
     for field, default in Ports().__dict__.items():
         ap.add_argument(f"--{field}-port", type=int, default=default, dest=f"port_{field}")
     a = ap.parse_args(argv)
     ports = Ports(**{k: getattr(a, f"port_{k}") for k in Ports().__dict__})
-    docs = render(a.workers, a.host, ports, load_secrets(a.secrets))
+    docs = prefixed(render(a.workers, a.host, ports, load_secrets(a.secrets)), a.prefix)
     fd = os.open(a.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump_all(docs, f, sort_keys=False)
