@@ -64,6 +64,8 @@ if [ ! -f "$WHEELS/cpu-$stamp.done" ]; then
 fi
 # The project itself, as a wheel (its content decides whether the last layers rebuild).
 rm -f "$BUILD"/voicebot-*.whl
+# Fixed timestamps inside the wheel: the same code gives the same bytes, so the image layers stay cached.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 315532800)}
 "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation --wheel-dir "$BUILD" . 2>/dev/null \
   || "$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$BUILD" .
 rm -rf build voicebot.egg-info
