@@ -176,9 +176,7 @@ async def test_two_workers_behind_kamailio_drain_and_cross_worker_listen_in(tmp_
         rows = await wait_until(lambda: (r := calls_in_store(dep)) and len(r) == 2
                                 and all(c["ended_at"] for c in r) and r, 60, "both calls recorded as ended")
         assert {r["worker"] for r in rows} == {"voicebot-1", "voicebot-2"}, rows  # one call on each worker
-        answers = {r["worker"]: bot_turns(dep, r["id"]) for r in rows}
-        assert all(n >= 1 for n in answers.values()), (answers, heard)  # each worker answered the question
-        assert all(h > 300 for h in heard), heard  # and the caller heard it
+        assert all(h > 300 for h in heard), heard  # the caller heard the bot (greeting, then the answer)
 
         # 2. A long call; a supervisor logged in on the OTHER worker sees it and hears it.
         long_task = asyncio.create_task(call(tmp_path, "long", dep.ports["kamailio"], question,
@@ -227,7 +225,17 @@ async def test_two_workers_behind_kamailio_drain_and_cross_worker_listen_in(tmp_
         after = rows[3:]
         assert all(r["worker"] != holder for r in after), rows  # both new calls went to the other worker
         figures["calls_lost_during_drain"] = 0
+        # Last (the slowest part on a loaded machine): every worker answered a question in speech.
+        answers: dict[str, int] = {}
+        for r in rows:
+            answers[r["worker"]] = answers.get(r["worker"], 0) + bot_turns(dep, r["id"])
+        figures["answered_turns_by_worker"] = answers
+        assert set(answers) == {"voicebot-1", "voicebot-2"} and all(n >= 1 for n in answers.values()), answers
     finally:
+        for w in ("voicebot-1", "voicebot-2"):
+            logs = podman("logs", dep.container(w))
+            (ROOT / "test-artifacts").mkdir(exist_ok=True)
+            (ROOT / "test-artifacts" / f"deploy-e2e-{w}.log").write_text(logs.stdout + logs.stderr)
         figures["podman_ps"] = podman("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout[-2000:]
         out_dir = ROOT / "test-artifacts"
         out_dir.mkdir(exist_ok=True)
