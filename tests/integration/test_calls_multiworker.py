@@ -18,7 +18,7 @@ from calls_support import PASSWORDS, ScriptedCall, ScriptedSession, monitor_app,
 from voicebot.calls.settings import CallsSettings  # noqa: E402
 from voicebot.monitor.auth import RedisLoginLimiter  # noqa: E402
 from voicebot.monitor.settings import MonitorSettings  # noqa: E402
-from voicebot.telephony.call import CallInfo  # noqa: E402
+from voicebot.call import CallInfo  # noqa: E402
 
 
 @pytest.fixture(scope="module")

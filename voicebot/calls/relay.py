@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from voicebot.calls.bus import EventBus
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 
 if TYPE_CHECKING:  # pragma: no cover
     from voicebot.calls.control import AudioListener
