@@ -18,6 +18,7 @@ APT_PACKAGES=(
   sip-tester baresip kamailio         # real SIP peers for the telephony tests
   cmake build-essential               # llama-cpp-python builds llama.cpp from source
   podman runc debootstrap             # container images (deploy/images/build.sh) and their end-to-end test
+  strace               # the egress test traces `voicebot serve` (no connection may leave the machine)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
