@@ -21,15 +21,20 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)  # figures the guard refused
     queue: str | None = None  # queue of the best source, for a handoff
     relevance: float = 0.0
+    spoken: str = ""  # the short text for the caller's ear (one sentence + at most one offer); "" = answer
+    scheme: str | None = None  # scheme the answer is about
+    facet: str | None = None  # what it answered: price, conditions, dates, apply, contact
+    offer: str | None = None  # the facet offered next ("Voulez-vous les conditions ?")
 
     @property
     def speech(self) -> str:
-        """Text for TTS: the pipeline's French normaliser when present, else the display text."""
+        """Text for TTS: the pipeline's French normaliser when present, else the spoken text."""
+        text = self.spoken or self.answer
         try:
             from voicebot.pipeline.speech_text import to_speech  # type: ignore[import-not-found]
         except ImportError:
-            return self.answer
-        return to_speech(self.answer)
+            return text
+        return to_speech(text)
 
     def as_json(self) -> dict[str, Any]:
         return {"answer": self.answer, "speech": self.speech, "sources": self.sources,
@@ -38,7 +43,7 @@ class Answer:
     def as_record(self) -> dict[str, Any]:
         """Per-turn record for the call log: chunks used (ids, scores) and the guard outcome."""
         return {**self.as_json(), "chunks": [{"id": c, "score": round(s, 5)} for c, s in self.chunks],
-                "guard": self.guard, "unsupported": self.unsupported, "queue": self.queue,
+                "guard": self.guard, "unsupported": self.unsupported, "queue": self.queue, "scheme": self.scheme,
                 "relevance": round(self.relevance, 4)}
 
 
@@ -75,9 +80,11 @@ class AnswerStream:
 
 
 class Answerer(Protocol):
-    async def answer(self, question: str, on_date: date) -> Answer: ...
+    async def answer(self, question: str, on_date: date, scheme: str | None = None,
+                     facet: str | None = None) -> Answer: ...
 
-    def stream_answer(self, question: str, on_date: date) -> AnswerStream: ...
+    def stream_answer(self, question: str, on_date: date, scheme: str | None = None,
+                      facet: str | None = None) -> AnswerStream: ...
 
 
 AnswerFactory = Callable[[str, date], Awaitable[Answer]]
