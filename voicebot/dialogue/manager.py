@@ -162,7 +162,7 @@ class DialogueManager:
                 if cue:
                     return self._ask(text, cue, lexicon.facet(text), "question")
                 return self._clarify(fam, text)
-        return self._ask(text, named, None, "question")
+        return self._ask(text, None, None, "question")  # the answerer finds the scheme named itself
 
     @staticmethod
     def _is_follow_up(text: str) -> bool:

@@ -89,7 +89,20 @@ class ExtractiveAnswerer:
         relevance = max(h.relevance for h in kept[:3])
         if named and strength >= 0.9:
             relevance += self.settings.named_scheme_bonus
+        elif self.unknown_terms(question):
+            relevance = min(relevance, self.settings.min_relevance - 0.01)  # it asks about what the base lacks
         return Retrieved(kept, relevance >= self.settings.min_relevance, relevance)
+
+    def unknown_terms(self, question: str) -> list[str]:
+        """Content words of the question that no document uses and the lexicon does not know."""
+        words = [w for w in lexicon.normalise(question).replace("'", " ").split()
+                 if len(w) >= 4 and not w.isdigit() and w not in lexicon.SYNONYMS
+                 and w not in lexicon.COMMON_WORDS]
+        terms = [t for t in stems(" ".join(words)) if len(t) >= 3]
+        if not terms:
+            return []
+        df = self.service.store.term_frequencies(terms)
+        return [t for t in terms if not df.get(t)]
 
     def no_answer(self, retrieved: Retrieved) -> Answer:
         return Answer(answer=phrases.NO_ANSWER, sources=[], grounded=False, fallback="no_answer",
@@ -134,9 +147,11 @@ class ExtractiveAnswerer:
                 candidates.append((hi, si, s, f"{label_context} {s}", heading_facet))
         if not candidates:
             return Picked(phrases.NO_ANSWER, None)
-        query = lexicon.rewrite(question)
-        q_terms = set(stems(query))
-        lexical = np.array([len(q_terms & set(stems(c[3]))) / (len(q_terms) or 1) for c in candidates])
+        query = lexicon.rewrite(question, with_scheme=False)
+        weights = self.service.retriever.term_weights(list(dict.fromkeys(stems(query))))
+        total = sum(weights.values()) or 1.0
+        lexical = np.array([sum(w for t, w in weights.items() if t in set(stems(c[3]))) / total
+                            for c in candidates])  # IDF-weighted: the rare words of the question decide
         dense = np.zeros(len(candidates))
         embedder = self.service.embedder
         if embedder is not None:
@@ -144,7 +159,9 @@ class ExtractiveAnswerer:
             dense = embedder.embed_passages([c[3] for c in candidates]) @ qv
         rank_bonus = np.array([0.08 * (len(hits) - c[0]) / len(hits) for c in candidates])
         intent = np.array([_intent_bonus(question, c[2]) for c in candidates])
-        facet_bonus = np.array([0.2 if facet and c[4] == facet else 0.0 for c in candidates])
+        facet_bonus = np.array([(0.15 if facet and c[4] == facet else 0.0)
+                                + (0.2 if facet and lexicon.label_facet(c[2]) == facet else 0.0)
+                                for c in candidates])
         score = 0.5 * dense + 0.5 * lexical + rank_bonus + intent + facet_bonus
         best = int(np.argmax(score))
         return Picked(_as_sentence(candidates[best][2]), candidates[best][4] or facet)
@@ -177,16 +194,28 @@ def _offer(answered: str | None, hits: list[SearchHit]) -> str | None:
     return wanted if wanted in have and wanted != answered else None
 
 
+def heard_words(text: str) -> int:
+    """Words as heard: a figure ("384,30 €") is said in about three words."""
+    return len(text.split()) + 2 * len(figures.extract(text))
+
+
 def short_for_speech(sentence: str, max_words: int = 25) -> str:
-    """At most `max_words` words: cut at a clause boundary (';', ' (', ', soit', ',') keeping the start."""
-    words = sentence.split()
-    if len(words) <= max_words:
+    """At most about `max_words` heard words: cut at a clause boundary (' (', ';', ', soit', ' et ')."""
+    if heard_words(sentence) <= max_words:
         return sentence
-    for sep in (" ; ", " (", ", soit ", ", "):
-        head = sentence.split(sep)[0]
-        if 6 <= len(head.split()) <= max_words:
+    for sep in (" (", " ; ", ", soit ", ", et ", ", "):
+        parts = sentence.split(sep)
+        head = parts[0]
+        for part in parts[1:]:  # keep as many clauses as fit
+            if heard_words(head + sep + part) > max_words:
+                break
+            head += sep + part
+        if 5 <= len(head.split()) and heard_words(head) <= max_words and head != sentence:
             return head.rstrip(" ,;:") + "."
-    return " ".join(words[:max_words]).rstrip(" ,;:") + "."
+    words = sentence.split()
+    while words and heard_words(" ".join(words)) > max_words:
+        words.pop()
+    return " ".join(words).rstrip(" ,;:") + "."
 
 
 _WANTS_PHONE = re.compile(r"\b(num[eé]ro|t[eé]l[eé]phone|appeler|joindre|contacter)\b", re.IGNORECASE)

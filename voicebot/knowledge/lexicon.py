@@ -105,22 +105,34 @@ SYNONYMS: dict[str, str] = {
     "perdu": "perdue volée", "perds": "perdue volée", "refaire": "remplacée", "rer": "RER train métro",
     "metro": "métro", "tram": "tram bus", "mutuelle": "complémentaire santé", "erasmus": "étranger mobilité",
     "lycee": "lycée lycéens", "lyceen": "lycée scolaire", "etudiant": "étudiant", "fac": "étudiant supérieur",
-    "interets": "taux zéro", "interet": "taux zéro", "occasion": "occasion reconditionnés",
+    "papiers": "pièces justificatifs", "interets": "taux zéro", "abonnement": "forfait", "interet": "taux zéro", "occasion": "occasion reconditionnés",
     "mensuel": "mois", "annee": "annuel", "an": "annuel",
 }
+# Everyday words that say nothing about the topic (never a sign that the question is out of scope).
+COMMON_WORDS = frozenset("""temps quoi fais fait faire chose truc comment combien quand besoin moment maintenant encore
+    toujours aussi vraiment exactement savoir connaitre voudrais voudrait aimerais possible question plus moins bien
+    tout tous toute toutes part partie fois jour jours semaine heure heures mois vaut valent coute coutent marche
+    prendre passer donne donner obtenir avoir demande demander quelqu'un quelque parce pourquoi juste seulement
+    dites dire peut peuvent pouvez doit doivent faut falloir fallait cinquante soixante quarante trente vingt cent
+    cents mille deux trois quatre cinq sept huit neuf onze douze treize quatorze quinze seize premier premiere
+    derniere dernier annee annees actuellement aujourd'hui demain hier cette celle celui alors bonjour merci
+    madame monsieur exemple genre vraiment normalement""".split())
 _HESITATIONS = re.compile(r"\b(euh+|heu+|hum+|bah|ben|hein|bon ben|alors voila|voila|du coup|en fait|genre|"
                           r"oui bonjour|bonjour|allo|s'il vous plait|svp)\b")
 
+# Checked in this order: the specific phrasings first ("combien de temps" is a duration, not a price).
 FACETS: dict[str, re.Pattern[str]] = {
-    "contact": re.compile(r"\b(numero|telephone|appeler|joindre|contacter|mail|adresse|horaires?|ouverte?s?|"
-                          r"a quelle heure)\b"),
-    "dates": re.compile(r"\b(quand|date|jusqu'a quand|delai|avant le|avant quelle|a partir de quand|limite)\b"),
+    "contact": re.compile(r"\b(numero|telephone|appeler|joindre|contacter|mail|horaires?|ouverte?s?|"
+                          r"a quelle heure|adresse (mail|e-mail|pour))\b"),
+    "apply": re.compile(r"\b(demande[rz]?|comment (on )?(fai\w+|obten\w+|demand\w+|charg\w+)|ou (on |je )?"
+                        r"(fai\w+|demande|m'adresse)|inscri\w+|dossier|site|demarches?|souscri\w+|justificatifs?|"
+                        r"papiers|pieces|s'adresser|litige|qui (accorde|donne|verse|gere|demande))\b"),
+    "dates": re.compile(r"\b(quand|date|jusqu'a quand|delai|avant le|avant quelle|a partir de quand|limite|"
+                        r"combien de (temps|fois|mois|annees)|duree|dure|valable|anciennete)\b"),
+    "conditions": re.compile(r"\b(droit|eligible|conditions?|qui peut|pour qui|qui a droit|quel age|age|"
+                             r"taille|combien de salaries|cumul\w*|occasion|entreprises? de)\b"),
     "price": re.compile(r"\b(combien|montant|prix|cout\w*|tarif\w*|plafond|maximum|minimum|euros?|pourcent\w*|"
                         r"pourcentage|taux|payer|paye|payant|gratuit\w*|cher|rembourse\w*|reduction|subvention)\b"),
-    "apply": re.compile(r"\b(demande|demander|comment (on )?fai\w+|ou (on |je )?(fai\w+|demande)|inscri\w+|"
-                        r"dossier|site|demarche|souscri\w+|justificatif|s'adresser|adresse)\b"),
-    "conditions": re.compile(r"\b(droit|eligible|conditions?|qui peut|pour qui|quel age|age|avoir l'aide|"
-                             r"cumul\w*|occasion|salaries|entreprises?)\b"),
 }
 # Section headings (folded) of the sample base → facet.
 HEADING_FACETS = {
@@ -129,6 +141,14 @@ HEADING_FACETS = {
     "calendrier": "dates", "duree et souscription": "dates", "demarche": "apply", "contact": "contact",
     "resiliation": "apply",
 }
+# Words of a bullet's label ("Prix annuel : …", "Montant mensuel : …") → facet.
+LABEL_FACETS = {"prix": "price", "montant": "price", "plafond": "price", "tarif": "price", "taux": "price",
+                "avantage": "price", "pret": "price", "telephone": "contact", "adresse": "contact",
+                "demande": "apply", "plateforme": "apply", "justificatif": "apply", "pieces": "apply",
+                "chargement": "apply", "litige": "apply", "age": "conditions", "public": "conditions",
+                "conditions": "conditions", "bac": "conditions", "bourse": "conditions", "etudes": "conditions",
+                "taille": "conditions", "residence": "conditions", "anciennete": "dates", "date limite": "dates",
+                "ouverture du depot": "dates", "duree": "dates", "frequence": "dates", "validite": "dates"}
 OFFERS = {  # facet answered → facet offered next (at most one offer)
     "price": "conditions", "conditions": "price", "dates": "apply", "apply": "conditions", "contact": "price",
     None: "conditions",
@@ -221,15 +241,16 @@ def detect_schemes(text: str, exact_only: bool = False) -> list[tuple[str, float
         best = 0.0
         for alias in scheme.aliases:
             if re.search(rf"(?<![\w']){re.escape(alias)}(?![\w])", norm):
-                best = max(best, 1.0 if alias not in _WEAK.get(scheme.id, ()) else 0.8)
+                exact = 0.95 + 0.05 * min(len(alias), 20) / 20  # the longer (more specific) name wins a tie
+                best = max(best, exact if alias not in _WEAK.get(scheme.id, ()) else 0.8)
                 continue
-            n = len(alias.split())
+            n = len(alias.replace("'", " ").split())
             if exact_only or (n < 2 and len(alias) < 6):
                 continue  # short single words only match exactly
             key = phonetic(alias)
             for i in range(len(words)):
-                for width in (n - 1, n, n + 1):
-                    if width < 1 or i + width > len(words):
+                for width in (n, n + 1):
+                    if i + width > len(words):
                         continue
                     window = phonetic(" ".join(words[i:i + width]))
                     if abs(len(window) - len(key)) > 2 or len(key) < 4:
@@ -286,6 +307,15 @@ def facet(text: str) -> str | None:
     return None
 
 
+def label_facet(sentence: str) -> str | None:
+    """Facet of a labelled bullet ("Prix annuel : …" → price), from its label's first words."""
+    label = fold(sentence.split(" : ", 1)[0]) if " : " in sentence else ""
+    for word, name in LABEL_FACETS.items():
+        if label.startswith(word):
+            return name
+    return None
+
+
 def heading_facet(heading: str) -> str | None:
     return HEADING_FACETS.get(fold(heading).strip())
 
@@ -299,13 +329,25 @@ def family(text: str) -> str | None:
     return None
 
 
-def rewrite(text: str) -> str:
-    """The question for retrieval: hesitations out, familiar words and acronyms expanded."""
+def rewrite(text: str, with_scheme: bool = True) -> str:
+    """The question for retrieval: hesitations out, familiar words and acronyms expanded (and the
+    documents' name of the scheme it names, for retrieval; not for picking a sentence)."""
     norm = normalise(text)
     extra: list[str] = []
     for w in norm.replace("'", " ").split():
         if w in SYNONYMS:
             extra.append(SYNONYMS[w])
-    for scheme_id, _ in detect_schemes(text)[:1]:
+    for scheme_id, _ in (detect_schemes(text)[:1] if with_scheme else []):
         extra.append(BY_ID[scheme_id].name)
-    return " ".join([text.strip(), *extra])
+    from voicebot.knowledge.figures import extract  # spoken numbers as the documents write them
+
+    for f in extract(text):
+        if f.key.startswith("n:") and not any(c.isdigit() for c in f.text):
+            extra.append(f.key[2:] + (" %" if f.unit == "%" else " €" if f.unit == "€" else ""))
+    body = text.strip()
+    if not with_scheme:  # every sentence of the scheme shares its name: leave it out to pick a sentence
+        for scheme in SCHEMES:
+            for alias in scheme.aliases:
+                if len(alias) >= 5 and alias in fold(scheme.name):
+                    body = re.sub(rf"(?i)(?<![\w']){re.escape(alias)}(?![\w])", " ", fold(body))
+    return " ".join([body, *extra])

@@ -42,9 +42,10 @@ class KnowledgeSettings(BaseModel):
     )
     rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion.")
     min_relevance: float = Field(
-        default=0.30,
+        default=0.377,
         description="Calibrated threshold on the relevance score of the best passage; below it the bot "
-        "says it lacks the information and offers a human agent (see `voicebot kb eval --calibrate`).",
+        "says it lacks the information and offers a human agent (calibrated with `voicebot kb eval --calibrate` "
+        "on the tuning set samples/eval-idf.jsonl, never on the development set).",
     )
     named_scheme_bonus: float = Field(
         default=0.15, ge=0.0, le=1.0,
