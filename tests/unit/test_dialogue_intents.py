@@ -62,3 +62,14 @@ def test_mentions_of_people_do_not_transfer(text):
 ])
 def test_intents(text, offered, intent):
     assert classify(text, offered=offered) == intent
+
+
+@pytest.mark.parametrize("text,question", [
+    ("le conseiller général m'a dit que la région aidait pour le permis", "la région aidait pour le permis"),
+    ("quelqu'un m'a dit que le pass sport c'était 70 euros", "le pass sport c'était 70 euros"),
+    ("c'est combien le passe navigo", "c'est combien le passe navigo"),
+])
+def test_reported_speech_is_not_part_of_the_question(text, question):
+    from voicebot.dialogue.intents import strip_reported
+
+    assert strip_reported(text) == question

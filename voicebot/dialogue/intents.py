@@ -102,3 +102,17 @@ def asks_for_human(text: str) -> bool:
     t = fold(text)
     cleaned = _QUALIFIED.sub(" ", t)
     return bool(_REQUEST.search(" ".join(cleaned.split())))
+
+
+_REPORTED = re.compile(
+    r"^.{0,60}?\b(?:m'a|m'ont|nous a|on m'a|a) (?:dit|explique|conseille|parle|affirme|assure)(?: que| de| d')?\s*",
+    re.IGNORECASE,
+)
+
+
+def strip_reported(text: str) -> str:
+    """'le conseiller général m'a dit que la région aide pour le permis' → 'la région aide pour le permis':
+    who said it is not part of the question (and its words would mislead retrieval)."""
+    m = _REPORTED.match(text)
+    rest = text[m.end():].strip() if m else ""
+    return rest if len(rest.split()) >= 3 else text

@@ -144,6 +144,7 @@ class DialogueManager:
     # -- questions -------------------------------------------------------------------------------
     def _question(self, text: str) -> Reply:
         st = self.state
+        text = intents.strip_reported(text)
         named = lexicon.best_scheme(text, 0.8)
         if st.clarify is not None:
             fam, original = st.clarify

@@ -124,11 +124,11 @@ _HESITATIONS = re.compile(r"\b(euh+|heu+|hum+|bah|ben|hein|bon ben|alors voila|v
 FACETS: dict[str, re.Pattern[str]] = {
     "contact": re.compile(r"\b(numero|telephone|appeler|joindre|contacter|mail|horaires?|ouverte?s?|"
                           r"a quelle heure|adresse (mail|e-mail|pour))\b"),
+    "dates": re.compile(r"\b(quand|date|jusqu'a quand|delai|avant le|avant quelle|a partir de quand|limite|"
+                        r"combien de (temps|fois|mois|annees)|duree|dure|valable|anciennete)\b"),
     "apply": re.compile(r"\b(demande[rz]?|comment (on )?(fai\w+|obten\w+|demand\w+|charg\w+)|ou (on |je )?"
                         r"(fai\w+|demande|m'adresse)|inscri\w+|dossier|site|demarches?|souscri\w+|justificatifs?|"
                         r"papiers|pieces|s'adresser|litige|qui (accorde|donne|verse|gere|demande))\b"),
-    "dates": re.compile(r"\b(quand|date|jusqu'a quand|delai|avant le|avant quelle|a partir de quand|limite|"
-                        r"combien de (temps|fois|mois|annees)|duree|dure|valable|anciennete)\b"),
     "conditions": re.compile(r"\b(droit|eligible|conditions?|qui peut|pour qui|qui a droit|quel age|age|"
                              r"taille|combien de salaries|cumul\w*|occasion|entreprises? de)\b"),
     "price": re.compile(r"\b(combien|montant|prix|cout\w*|tarif\w*|plafond|maximum|minimum|euros?|pourcent\w*|"
