@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.config import Settings
-from voicebot.harness import CLIPS, REPO, ServerProcess, free_port
+from benchmarks.harness import CLIPS, REPO, ServerProcess, free_port
 from voicebot.models import resolve
 from voicebot.pipeline.call_state import LATENCY_MARKS
 from voicebot.telephony.caller import Caller

@@ -26,6 +26,32 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", choices=("extractive", "llm"), help="forcer le mode de réponse")
     p.add_argument("--date", type=_iso_date, help="date de l'appel AAAA-MM-JJ (par défaut : aujourd'hui)")
     p.set_defaults(func=cmd_chat)
+    # `voicebot kb eval` puts its questions through the dialogue manager, as a call does (follow-ups).
+    kb = subparsers.choices.get("kb")
+    kb_actions = [a for a in getattr(kb, "_actions", []) if isinstance(a, argparse._SubParsersAction)]
+    for action in kb_actions:
+        if "eval" in action.choices:
+            action.choices["eval"].set_defaults(ask=ask_through_dialogue)
+
+
+async def ask_through_dialogue(service: Any, item: Any, backend: str) -> Any:
+    """One evaluation question (after its context turns) through a fresh dialogue, as in a call."""
+    from voicebot.dialogue.manager import DialogueManager
+    from voicebot.knowledge.evaluation import TurnResult
+    from voicebot.knowledge.voice import KnowledgeAnswerer
+
+    manager = DialogueManager(KnowledgeAnswerer(service, backend, on_date=item.on_date), [])
+    for previous in item.context:
+        await run_turn(manager, previous)
+    reply = await manager.respond(item.question)
+    spoken = [p async for p in reply.pieces] if reply.pieces is not None else []
+    reply.commit(spoken or [reply.speech])
+    meta = reply.meta
+    speech = " ".join(spoken) or reply.speech
+    return TurnResult(answer=meta.answer or reply.answer or speech, speech=speech, action=reply.action,
+                      refused=meta.fallback == "no_answer" or reply.action == "transfer",
+                      scheme=meta.scheme if reply.pieces is not None else None, grounded=bool(meta.grounded),
+                      guard=meta.guard, fallback=meta.fallback)
 
 
 def _iso_date(value: str) -> date:

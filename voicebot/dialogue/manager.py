@@ -5,7 +5,7 @@ Shared by calls (pipeline/responder.py) and the text mode (`voicebot chat`), so 
 - intents: transfer request, goodbye/thanks (polite hang-up), yes/no to the bot's offer, repeat;
 - follow-ups ("et pour un enfant ?") resolve against the scheme under discussion;
 - a question naming only a family of schemes ("c'est combien le forfait ?") gets a clarifying question.
-Answers come from any `Answerer` (llm.client protocol); the knowledge answerer reads the hints put in
+Answers come from any `Answerer` (llm.client's VoiceAnswerer); the knowledge answerer reads the hints put in
 `AnswerMeta` (scheme, facet) and reports back the scheme answered and the offer made.
 State changes only on `Reply.commit()`, so an early answer that is dropped leaves no trace.
 """
@@ -21,8 +21,8 @@ from typing import Any
 from voicebot.dialogue import intents
 from voicebot.dialogue.flow import Flow, FlowReply
 from voicebot.knowledge import lexicon
-from voicebot.knowledge.text import STOPWORDS, tokens
-from voicebot.llm.client import Answerer, AnswerMeta
+from voicebot.french.text import STOPWORDS, tokens
+from voicebot.llm.client import AnswerMeta, VoiceAnswerer
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Reply:
 class DialogueManager:
     """One per call (or chat session)."""
 
-    def __init__(self, answerer: Answerer | None, flows: list[Flow] | None = None,
+    def __init__(self, answerer: VoiceAnswerer | None, flows: list[Flow] | None = None,
                  history_turns: int = 6) -> None:
         self.answerer = answerer
         self.flows = list(flows or [])

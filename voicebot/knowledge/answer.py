@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from voicebot.french.speech import to_speech
+
 
 @dataclass
 class Answer:
@@ -29,12 +31,7 @@ class Answer:
     @property
     def speech(self) -> str:
         """Text for TTS: the pipeline's French normaliser when present, else the spoken text."""
-        text = self.spoken or self.answer
-        try:
-            from voicebot.pipeline.speech_text import to_speech  # type: ignore[import-not-found]
-        except ImportError:
-            return text
-        return to_speech(text)
+        return to_speech(self.spoken or self.answer)
 
     def as_json(self) -> dict[str, Any]:
         return {"answer": self.answer, "speech": self.speech, "sources": self.sources,

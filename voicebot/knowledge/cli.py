@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from voicebot.knowledge.phrases import french_date
+from voicebot.french.dates import french_date
 
 
 def register(subparsers: Any) -> None:
@@ -227,7 +227,7 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
         with (llm_endpoint(settings) if args.backend == "llm" else contextlib.nullcontext(None)) as url:
             if args.backend == "llm" and url:
                 service.use_llm(url, getattr(getattr(settings, "llm", None), "model", "") or None)
-            report = asyncio.run(evaluation.run(service, items, args.backend))
+            report = asyncio.run(evaluation.run(service, items, args.backend, getattr(args, "ask", None)))
     except _llm_errors() as exc:
         return _error(f"LLM indisponible : {exc}")
     finally:

@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from voicebot.knowledge import figures, lexicon
-from voicebot.knowledge.text import fold
+from voicebot.french.text import fold
 
 
 class EvalFileError(ValueError):
@@ -134,40 +135,27 @@ class TurnResult:
     fallback: str | None
 
 
-async def _ask(service: Any, item: EvalItem, backend: str) -> TurnResult:
-    """The question (after its context turns, if any) through a fresh dialogue, as in a call."""
-    from voicebot.dialogue.cli import run_turn
-    from voicebot.dialogue.manager import DialogueManager
-    from voicebot.knowledge.voice import KnowledgeAnswerer
+async def ask_plain(service: Any, item: EvalItem, backend: str) -> TurnResult:
+    """The question alone to the answerer (no dialogue: context turns are not played)."""
+    ans = await service.answer(item.question, item.on_date, backend=backend)
+    return TurnResult(answer=ans.answer, speech=ans.spoken or ans.answer, action="answer",
+                      refused=ans.fallback == "no_answer", scheme=ans.scheme, grounded=ans.grounded,
+                      guard=ans.guard, fallback=ans.fallback)
 
-    manager = DialogueManager(KnowledgeAnswerer(service, backend, on_date=item.on_date), [])
-    for previous in item.context:
-        await run_turn(manager, previous)
-    reply = await manager.respond(item.question)
-    spoken: list[str] = []
-    if reply.pieces is not None:
-        async for piece in reply.pieces:
-            spoken.append(piece)
-    reply.commit(spoken or [reply.speech])
-    meta = reply.meta
-    speech = " ".join(spoken) or reply.speech
-    return TurnResult(answer=meta.answer or reply.answer or speech, speech=speech, action=reply.action,
-                      refused=meta.fallback == "no_answer" or reply.action == "transfer",
-                      scheme=meta.scheme if reply.pieces is not None else None, grounded=bool(meta.grounded),
-                      guard=meta.guard, fallback=meta.fallback)
+
+Ask = Callable[[Any, EvalItem, str], Awaitable[TurnResult]]
 
 
 def spoken_words(text: str) -> int:
     """Words the caller hears (after the French speech normaliser when it is installed)."""
-    try:
-        from voicebot.pipeline.speech_text import to_speech  # type: ignore[import-not-found]
-    except ImportError:
-        return len(text.split())
+    from voicebot.french.speech import to_speech
+
     return len(to_speech(text).split())
 
 
-async def run(service: Any, items: list[EvalItem], backend: str) -> EvalReport:
-    report = EvalReport(backend=backend, n=len(items))
+async def run(service: Any, items: list[EvalItem], backend: str, ask: Ask | None = None) -> EvalReport:
+    """`ask`: how a question is put (`voicebot kb eval` uses the dialogue manager, as a call does)."""
+    ask, report = ask or ask_plain, EvalReport(backend=backend, n=len(items))
     answerable = [i for i in items if not i.expect_refusal]
     refusals = [i for i in items if i.expect_refusal]
     h1 = h5 = rr = 0.0
@@ -179,7 +167,7 @@ async def run(service: Any, items: list[EvalItem], backend: str) -> EvalReport:
     for item in items:
         hits = service.search(lexicon.rewrite(item.question), item.on_date, 5)
         t0 = time.perf_counter()
-        ans = await _ask(service, item, backend)
+        ans = await ask(service, item, backend)
         latencies.append((time.perf_counter() - t0) * 1000)
         why: list[str] = []
         if item.expect_document and not item.context:
@@ -230,8 +218,7 @@ async def run(service: Any, items: list[EvalItem], backend: str) -> EvalReport:
         if why:
             report.failures.append({"id": item.id, "category": item.category, "why": "; ".join(why),
                                     "answer": ans.answer[:200], "speech": ans.speech[:200], "guard": ans.guard})
-    na = len(answerable) or 1
-    n_direct = len([i for i in answerable if not i.context]) or 1
+    na, n_direct = len(answerable) or 1, len([i for i in answerable if not i.context]) or 1
     report.hit1, report.hit5, report.mrr = h1 / n_direct, h5 / n_direct, rr / n_direct
     report.fact_accuracy = facts_ok / na
     report.spoken_fact_accuracy = spoken_ok / na
@@ -240,14 +227,17 @@ async def run(service: Any, items: list[EvalItem], backend: str) -> EvalReport:
     report.grounded_rate = grounded / (answered or 1)
     report.correct_refusals = correct_ref / (len(refusals) or 1)
     report.false_refusals = false_ref / na
-    report.median_spoken_words = statistics.median(words) if words else 0.0
-    report.max_spoken_words = max(words) if words else 0
+    report.median_spoken_words, report.max_spoken_words = (statistics.median(words), max(words)) if words else (0, 0)
     if backend == "llm":
         report.llm_guard_passed = llm_passed / (llm_answers or 1)
+    _latencies(report, latencies)
+    return report
+
+
+def _latencies(report: EvalReport, latencies: list[float]) -> None:
     latencies.sort()
     report.latency_p50_ms = latencies[len(latencies) // 2]
     report.latency_p95_ms = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
-    return report
 
 
 def calibrate(relevances: list[tuple[float, bool]], wrong_answer_cost: float = 2.0) -> tuple[float, float]:

@@ -12,18 +12,18 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from voicebot.knowledge import figures, lexicon, phrases
+from voicebot.french import phrases
+from voicebot.french.dates import french_date
+from voicebot.knowledge import figures, lexicon
 from voicebot.knowledge.answer import Answer, AnswerStream
 from voicebot.knowledge.documents import SearchHit
+from voicebot.knowledge.embedding import Embedder
+from voicebot.knowledge.retrieval import Retriever
 from voicebot.knowledge.settings import KnowledgeSettings
-from voicebot.knowledge.text import sentences, stems
-
-if TYPE_CHECKING:
-    from voicebot.knowledge.service import KnowledgeService
+from voicebot.french.text import sentences, stems
 
 _LABELLED = re.compile(r"^([^:]{2,80}?)\s+:\s+(.+)$")
 NATIONAL_SCHEMES_QUEUE = "other"
@@ -44,7 +44,7 @@ class Retrieved:
 def context_of(hit: SearchHit) -> str:
     """A passage as the guard and the LLM see it: title, version date, heading, text."""
     c = hit.chunk
-    since = phrases.french_date(c.effective_from) if c.effective_from else "date inconnue"
+    since = french_date(c.effective_from) if c.effective_from else "date inconnue"
     return f"{c.title} (version en vigueur depuis le {since}) — {c.heading}\n{c.text}"
 
 
@@ -60,8 +60,11 @@ def sources_of(hits: list[SearchHit]) -> list[dict[str, object]]:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, service: KnowledgeService, settings: KnowledgeSettings) -> None:
-        self.service = service
+    """Answers with sentences taken from the retrieved passages: no LLM, so nothing is invented."""
+
+    def __init__(self, retriever: Retriever, embedder: Embedder | None, settings: KnowledgeSettings) -> None:
+        self.retriever = retriever
+        self.embedder = embedder
         self.settings = settings
 
     # -- retrieval shared with the LLM answerer ------------------------------------------------
@@ -73,13 +76,13 @@ class ExtractiveAnswerer:
         query = lexicon.rewrite(question)
         if scheme and not any(s == scheme for s, _ in detected):
             query += " " + lexicon.BY_ID[scheme].name if scheme in lexicon.BY_ID else ""
-        hits = self.service.search(query, on_date, max(self.settings.top_k, 12))
+        hits = self.retriever.search(query, on_date, max(self.settings.top_k, 12))
         if not hits:
             return Retrieved([], False, 0.0)
         if named:
             kept = [h for h in hits if h.chunk.scheme == named]
             if not kept and named in lexicon.BY_ID:
-                extra = self.service.search(f"{lexicon.BY_ID[named].name} {query}", on_date, 30)
+                extra = self.retriever.search(f"{lexicon.BY_ID[named].name} {query}", on_date, 30)
                 kept = [h for h in extra if h.chunk.scheme == named]
             kept = kept[:4]
         else:
@@ -101,7 +104,7 @@ class ExtractiveAnswerer:
         terms = [t for t in stems(" ".join(words)) if len(t) >= 3]
         if not terms:
             return []
-        df = self.service.store.term_frequencies(terms)
+        df = self.retriever.store.term_frequencies(terms)
         return [t for t in terms if not df.get(t)]
 
     def no_answer(self, retrieved: Retrieved) -> Answer:
@@ -125,7 +128,7 @@ class ExtractiveAnswerer:
         best = retrieved.hits[0].chunk
         display = picked.sentence
         if best.effective_from and best.effective_from.year > 1970:
-            display += " " + phrases.IN_FORCE_SINCE.format(date=phrases.french_date(best.effective_from))
+            display += " " + phrases.IN_FORCE_SINCE.format(date=french_date(best.effective_from))
         offer = _offer(picked.facet, retrieved.hits)
         spoken = short_for_speech(picked.sentence, self.settings.spoken_max_words)
         if len(spoken.split()) < 6 and best.scheme in lexicon.BY_ID:
@@ -148,12 +151,12 @@ class ExtractiveAnswerer:
         if not candidates:
             return Picked(phrases.NO_ANSWER, None)
         query = lexicon.rewrite(question, with_scheme=False)
-        weights = self.service.retriever.term_weights(list(dict.fromkeys(stems(query))))
+        weights = self.retriever.term_weights(list(dict.fromkeys(stems(query))))
         total = sum(weights.values()) or 1.0
         lexical = np.array([sum(w for t, w in weights.items() if t in set(stems(c[3]))) / total
                             for c in candidates])  # IDF-weighted: the rare words of the question decide
         dense = np.zeros(len(candidates))
-        embedder = self.service.embedder
+        embedder = self.embedder
         if embedder is not None:
             qv = embedder.embed_queries([query])[0]
             dense = embedder.embed_passages([c[3] for c in candidates]) @ qv

@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from rapidfuzz import fuzz
 
 from voicebot.knowledge import figures, lexicon
-from voicebot.knowledge.text import fold, stems
+from voicebot.french.text import fold, stems
 
 REJECTIONS = Counter("voicebot_guard_rejections_total", "Answer sentences refused by the grounding guard",
                      ["reason"])

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
-from voicebot.knowledge.text import fold
+from voicebot.french.text import fold
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """One OpenAI-compatible streaming chat client, for vLLM in production and llama.cpp locally.
 
-``Answerer`` is the interface the voice pipeline needs: a caller question (+ short history) in, a stream of
+``VoiceAnswerer`` is the interface the voice pipeline needs: a caller question (+ short history) in, a stream of
 text pieces out. The knowledge base plugs its grounded answerer behind the same interface.
 """
 
@@ -14,7 +14,7 @@ from typing import AsyncIterator, Protocol
 
 from openai import AsyncOpenAI
 
-from voicebot.pipeline.phrases import SYSTEM_PROMPT
+from voicebot.french.phrases import UNGROUNDED_SYSTEM_PROMPT
 
 
 class AnswerError(Exception):
@@ -39,7 +39,9 @@ class AnswerMeta:
     answer: str = ""  # display text (may hold more than what is spoken)
 
 
-class Answerer(Protocol):
+class VoiceAnswerer(Protocol):
+    """What the voice pipeline asks of an answerer: a question in, text pieces out as they come."""
+
     async def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
         """Yield the answer's text pieces as they come; fill ``meta`` on the way."""
 
@@ -49,7 +51,7 @@ class OpenAIChatAnswerer:
 
     def __init__(self, base_url: str, *, api_key: str = "not-needed", model: str = "", temperature: float = 0.2,
                  max_tokens: int = 120, first_token_timeout_s: float = 8.0, total_timeout_s: float = 30.0,
-                 system_prompt: str = SYSTEM_PROMPT, client=None):
+                 system_prompt: str = UNGROUNDED_SYSTEM_PROMPT, client=None):
         # ``client``: any object with AsyncOpenAI's chat.completions.create (tests script one).
         self.client = client or AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                                             timeout=total_timeout_s)
