@@ -10,6 +10,7 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -20,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from voicebot import metrics
 from voicebot.call import SHUTDOWN, CallSession
 from voicebot.events import CallEvent
+from voicebot.french.redaction import RedactingLogFilter, redact
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
 from voicebot.llm.client import OpenAIChatAnswerer
@@ -31,6 +33,10 @@ from voicebot.french.speech import to_speech
 from voicebot.stt.whisper import WhisperEngine
 from voicebot.telephony.websocket import Admission, websocket_router
 from voicebot.tts.engines import EspeakEngine, PiperServerEngine, TTSEngine
+
+if TYPE_CHECKING:
+    from voicebot.knowledge.service import KnowledgeService
+    from voicebot.telephony.sip_transport import SipEndpoint
 from voicebot.pipeline.tts import PhraseCache
 
 log = logging.getLogger(__name__)
@@ -61,15 +67,16 @@ class JsonLogFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(RedactingLogFilter())  # every line, ours and the libraries', is redacted
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "openai", "faster_whisper", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "openai", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from loguru import logger as loguru_logger  # pipecat logs with loguru
 
     loguru_logger.remove()
-    loguru_logger.add(sys.stderr, level="WARNING")
+    loguru_logger.add(lambda message: sys.stderr.write(redact(str(message))), level="WARNING")
 
 
 def choose_tts(settings: Settings) -> TTSEngine:
@@ -82,7 +89,7 @@ def choose_tts(settings: Settings) -> TTSEngine:
     english_voice = s.voice == "embedded"  # engine=piper with the offline English voice
     log_dir = settings.server.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    return PiperServerEngine(model.path, workers=s.workers, length_scale=1.0 / s.speaking_rate,
+    return PiperServerEngine(model.local_path, workers=s.workers, length_scale=1.0 / s.speaking_rate,
                              french_phonemes=english_voice, log_dir=log_dir)
 
 
@@ -145,9 +152,9 @@ class Worker:
     calls: dict[str, CallSession] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     ready: bool = False
-    call_services: CallServices | None = None
-    sip: object | None = None  # the SIP endpoint, when sip.enabled
-    knowledge: object | None = None  # the KnowledgeService
+    call_services: CallServices = field(init=False)
+    sip: SipEndpoint | None = None  # when sip.enabled
+    knowledge: KnowledgeService | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -157,13 +164,16 @@ class Worker:
         self.call_services = CallServices.build(s.calls, s.server.data_dir)
 
     async def start(self) -> None:
+        from voicebot.offline import enforce_offline
+
+        enforce_offline()  # also when the app is built without the CLI (tests, embedding)
         s = self.settings
         await self.call_services.start()
         degraded = []
         try:
             stt = resolve("stt", s)
             whisper = await asyncio.to_thread(
-                WhisperEngine, stt.path, device=s.stt.device, compute_type=s.stt.compute_type,
+                WhisperEngine, stt.local_path, device=s.stt.device, compute_type=s.stt.compute_type,
                 language=s.stt.language, beam_size=s.stt.beam_size, cpu_threads=s.stt.cpu_threads,
                 max_parallel=s.stt.max_parallel)
             if stt.degraded:
@@ -174,7 +184,7 @@ class Worker:
             base_url, model = s.llm.base_url, s.llm.model
             if s.llm.backend == "embedded":
                 self.llm_server = EmbeddedLlamaServer(
-                    llm.path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
+                    llm.local_path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
                     log_file=s.server.data_dir / "logs" / "llama-server.log", prompt_cache=s.llm.prompt_cache)
                 (s.server.data_dir / "logs").mkdir(parents=True, exist_ok=True)
                 await self.llm_server.start_async()
@@ -246,15 +256,14 @@ class Worker:
         if self.llm_server is not None:
             await asyncio.to_thread(self.llm_server.stop)
             self.llm_server = None
-        if self.call_services is not None:
-            with contextlib.suppress(Exception):
-                await self.call_services.stop()
+        with contextlib.suppress(Exception):
+            await self.call_services.stop()
 
     async def run_call(self, transport: BaseTransport, session: CallSession) -> None:
         """Run one call's pipeline to its end, whatever the media entry (WebSocket PCM, Twilio or SIP)."""
         from pipecat.workers.runner import WorkerRunner
 
-        assert self.services is not None and self.call_services is not None
+        assert self.services is not None
         info = session.info
         self.calls[info.call_id] = session
         outlet = EventOutlet(self.call_services.bus)
@@ -273,7 +282,9 @@ class Worker:
         control.register(PipelineCallControl(session, worker))
         self._on_connection_events(transport, worker)
         watcher = asyncio.create_task(_cancel_when_ended(session, worker))
-        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id)
+        # external_id: the peer's own name for the call (Twilio callSid), kept beside our id, never as it
+        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id,
+                      **({"external_id": info.extra["external_id"]} if info.extra.get("external_id") else {}))
         log.info("call started (%s)", info.channel, extra={"call_id": info.call_id})
         failed = False
         try:
@@ -330,7 +341,9 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
             if manage:
                 await worker.stop()
 
-    app = FastAPI(title="voicebot", lifespan=lifespan)
+    docs = settings.server.api_docs  # off by default: FastAPI's pages load scripts from a public CDN
+    app = FastAPI(title="voicebot", lifespan=lifespan, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
     app.state.worker = worker
     if settings.monitor.enabled:
         from fastapi.responses import RedirectResponse
@@ -362,7 +375,9 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
     worker.admission = Admission(settings.server.max_concurrent_calls)
     app.include_router(websocket_router(allowed_rates=settings.websocket.allowed_rates,
                                         max_frame_bytes=settings.websocket.max_frame_bytes,
-                                        admission=worker.admission, run_call=run_call))
+                                        admission=worker.admission, run_call=run_call,
+                                        start_timeout_s=settings.websocket.start_timeout_s,
+                                        max_pending_per_source=settings.websocket.max_pending_per_source))
     return app
 
 
@@ -376,7 +391,10 @@ def serve(settings: Settings) -> int:
     app = create_app(settings, worker)
     config = uvicorn.Config(app, host=settings.server.http_host, port=settings.server.http_port,
                             ws_max_size=4 * settings.websocket.max_frame_bytes, log_config=None,
-                            log_level=settings.server.log_level.lower(), lifespan="on")
+                            log_level=settings.server.log_level.lower(), lifespan="on",
+                            # X-Forwarded-* only from configured proxies (uvicorn trusts 127.0.0.1 by default)
+                            proxy_headers=bool(settings.server.trusted_proxies),
+                            forwarded_allow_ips=list(settings.server.trusted_proxies) or None)
     server = uvicorn.Server(config)
 
     async def main() -> int:

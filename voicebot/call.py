@@ -27,8 +27,20 @@ class CallInfo:
     extra: dict = field(default_factory=dict)
 
 
-class CallSession(Protocol):
-    """Control side of one call (audio flows through the pipecat transport)."""
+class CallControl(Protocol):
+    """What a supervisor's actions need of a live call (the monitor's control registry holds these)."""
+
+    info: CallInfo
+
+    async def hangup(self, reason: str) -> None:
+        """End the call from the bot side; ``reason`` is recorded."""
+
+    async def transfer(self, queue: str, target: str) -> bool:
+        """Hand the caller to a human agent of ``queue``; True once accepted."""
+
+
+class CallSession(CallControl, Protocol):
+    """Control side of one call as its media entry gives it (audio flows through the pipecat transport)."""
 
     info: CallInfo
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from voicebot.backoffice.settings import BackofficeSettings
 from voicebot.calls.settings import CallsSettings
 from voicebot.knowledge.settings import KnowledgeSettings
 from voicebot.monitor.settings import MonitorSettings
@@ -34,15 +35,25 @@ class Section(BaseModel):
 
 
 class ServerSettings(Section):
+    """The HTTP/WebSocket server and the worker's data directory."""
+
     http_host: str = Field("127.0.0.1", description="Address the HTTP/WebSocket server listens on.")
     http_port: int = Field(8765, ge=1, le=65535, description="Port of the HTTP/WebSocket server.")
     data_dir: Path = Field(Path("var"), description="Where models are prepared and call data is kept.")
     worker_id: str = Field("", description="Name of this worker in logs and events (default: host:port).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     max_concurrent_calls: int = Field(32, ge=1, description="Calls beyond this are refused (WebSocket 1013).")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (empty: none; "
+        "the client address is then the TCP peer, so the login limiter and per-source caps cannot be dodged).")
+    api_docs: bool = Field(False, description="Serve FastAPI's /docs, /redoc and /openapi.json (they load "
+                           "scripts from a public CDN: keep off in production).")
 
 
 class STTSettings(Section):
+    """Speech-to-text: which Whisper model, where it runs, how hard it searches."""
+
     model: str = Field(
         "embedded",
         description="'embedded' (faster-whisper base from PyPI, prepared in data_dir), a manifest role id "
@@ -57,6 +68,8 @@ class STTSettings(Section):
 
 
 class LLMSettings(Section):
+    """Where answers come from: embedded llama.cpp, an OpenAI-compatible server (vLLM), or extraction."""
+
     backend: Literal["embedded", "openai", "extractive"] = Field(
         "embedded",
         description="'embedded' starts a llama.cpp server child process; 'openai' uses base_url (vLLM); "
@@ -80,6 +93,8 @@ class LLMSettings(Section):
 
 
 class TTSSettings(Section):
+    """Text-to-speech: engine, voice, speed and the phrase cache."""
+
     engine: Literal["auto", "piper", "espeak"] = Field(
         "auto",
         description="'piper' (a French Piper voice in production), 'espeak' (espeak-ng French), or 'auto': "
@@ -96,6 +111,8 @@ class TTSSettings(Section):
 
 
 class PipelineSettings(Section):
+    """The conversation: greeting, turn-taking, barge-in, silence and call-length limits."""
+
     greeting: str = Field(
         "Bonjour, vous êtes en ligne avec l'assistant vocal de la Région Île-de-France. Comment puis-je vous aider ?",
         description="Spoken when the call starts ('' = none).",
@@ -120,11 +137,19 @@ class PipelineSettings(Section):
 
 
 class WebSocketSettings(Section):
+    """Limits of the WebSocket media entries (hostile input is bounded here)."""
+
     max_frame_bytes: int = Field(64_000, ge=320, description="Largest binary/text WebSocket message accepted.")
     allowed_rates: list[int] = Field([8000, 16000, 24000, 48000], description="PCM rates accepted at connect time.")
+    start_timeout_s: float = Field(5.0, gt=0, le=60, description="A /ws/twilio socket must send 'start' within "
+                                   "this; until then it holds no call slot.")
+    max_pending_per_source: int = Field(4, ge=0, description="/ws/twilio sockets one address may keep open before "
+                                        "'start' (0: no cap).")
 
 
 class ModelsSettings(Section):
+    """Where the model manifest (roles -> files or servers) is read from."""
+
     manifest: Path | None = Field(None, description="Model manifest (default: models/manifest.toml in the package).")
 
 
@@ -146,6 +171,7 @@ class Settings(BaseSettings):
     sip: SipSettings = Field(default_factory=SipSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    backoffice: BackofficeSettings = Field(default_factory=BackofficeSettings)
 
     @field_validator("server", mode="after")
     @classmethod

@@ -53,6 +53,7 @@ async def _stored_end_reason(worker, call_id: str) -> str | None:
 
 async def _call(worker, tmp_path, scenario: str, during=None) -> str | None:
     """One sipp call of ``scenario``; ``during(call_id)`` runs while it is up; returns the stored reason."""
+    (tmp_path / scenario).mkdir(exist_ok=True)
     work = sipp_workdir(tmp_path / scenario)
     target = f"127.0.0.1:{worker.sip.port}"
     sipp = asyncio.create_task(run_sipp(sipp_args(scenario, free_udp_port(), target,

@@ -33,6 +33,8 @@ _META = re.compile(
 
 @dataclass
 class GuardResult:
+    """The grounding guard's verdict on one sentence."""
+
     ok: bool
     unsupported: list[str] = field(default_factory=list)
     leaked_prompt: bool = False

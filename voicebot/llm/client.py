@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Protocol, cast
 
 from openai import AsyncOpenAI
 
@@ -42,8 +42,8 @@ class AnswerMeta:
 class VoiceAnswerer(Protocol):
     """What the voice pipeline asks of an answerer: a question in, text pieces out as they come."""
 
-    async def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
-        """Yield the answer's text pieces as they come; fill ``meta`` on the way."""
+    def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
+        """Yield the answer's text pieces as they come; fill ``meta`` on the way (an async generator)."""
 
 
 class OpenAIChatAnswerer:
@@ -83,7 +83,7 @@ class OpenAIChatAnswerer:
         stream = None
         try:
             stream = await asyncio.wait_for(
-                self.client.chat.completions.create(model=model, messages=messages, stream=True,
+                self.client.chat.completions.create(model=model, messages=cast(Any, messages), stream=True,
                                                     temperature=self.temperature, max_tokens=self.max_tokens),
                 self.first_token_timeout_s,
             )

@@ -29,6 +29,7 @@ from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.live import STATE_FR, LiveBoard, _turn_view
 
 HERE = Path(__file__).parent
+MAX_OFFSET = 10_000_000  # history offsets beyond this are refused (400), never sent to the database
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -285,6 +286,9 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
         user = await need(request, SUPERVISORS, api=False)
         if isinstance(user, Response):
             return user
+        if not 0 <= page_no * ms.history_page_size <= MAX_OFFSET:  # the database's integers are 64-bit
+            return page(request, "error.html", user, 400, title="Page invalide",
+                        message="Ce numéro de page n'existe pas.")
         rows = await asyncio.to_thread(store.history, q[:200], ms.history_page_size,
                                        max(0, page_no) * ms.history_page_size)
         return page(request, "history.html", user, calls=rows, q=q, page_no=max(0, page_no))
@@ -328,6 +332,8 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
         user = await need(request, SUPERVISORS, api=True)
         if isinstance(user, Response):
             return user
+        if not 0 <= offset <= MAX_OFFSET:
+            return api_error(400, f"offset doit être compris entre 0 et {MAX_OFFSET}.")
         rows = await asyncio.to_thread(store.history, q[:200], max(1, min(limit, 500)), max(0, offset))
         return secure(JSONResponse(rows))
 

@@ -1,5 +1,7 @@
-"""One call's RTP media over UDP: paced 20 ms G.711 send, reorder buffer, symmetric latching, DTMF,
-and an inactivity timeout so a dead peer ends the call instead of holding a slot forever.
+"""One call's RTP media over UDP.
+
+Paced 20 ms G.711 send, reorder buffer, symmetric latching, DTMF, and an inactivity timeout so a dead
+peer ends the call instead of holding a slot forever.
 
 Audio in and out is little-endian PCM16 mono at 8 kHz; resampling to the pipeline's rate happens in
 the pipecat transport, not here.
@@ -8,6 +10,7 @@ the pipecat transport, not here.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import secrets
@@ -19,7 +22,7 @@ from .dtmf import DtmfReceiver
 from .jitter import DEFAULT_DEPTH, JitterBuffer
 from .packet import RtpPacket, RtpParseError, is_rtcp
 
-log = logging.getLogger("voicebot.telephony.rtp")
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 8000
 FRAME_MS = 20
@@ -32,6 +35,8 @@ PREBUFFER_FRAMES = 2  # speech starts once 40 ms are queued (absorbs producer ji
 
 @dataclass(frozen=True)
 class RtpConfig:
+    """The negotiated media of one call: codec, payload types, where to send."""
+
     codec: str  # "PCMU" | "PCMA"
     payload_type: int
     dtmf_payload_type: int | None
@@ -39,6 +44,7 @@ class RtpConfig:
     inactivity_timeout_s: float = 30.0
     jitter_depth: int = DEFAULT_DEPTH
     send_silence: bool = True  # keep the stream (and NAT bindings, latching peers) alive
+    latch_cidrs: tuple[str, ...] = ()  # besides the SDP address, where the caller's RTP may come from (NAT)
 
 
 class RtpSession(asyncio.DatagramProtocol):
@@ -46,7 +52,7 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def __init__(self, config: RtpConfig, *, on_audio: Callable[[bytes], None] | None = None,
                  on_dtmf: Callable[[str], None] | None = None,
-                 on_timeout: Callable[[], None] | None = None) -> None:
+                 on_timeout: Callable[[], object] | None = None) -> None:
         self.config = config
         self.on_audio = on_audio
         self.on_dtmf = on_dtmf
@@ -73,6 +79,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._closed = asyncio.Event()
         self._encode = g711.ENCODERS[config.codec]
         self._silence = bytes([g711.SILENCE_BYTE[config.codec]]) * SAMPLES_PER_FRAME
+        self._latch_networks = [ipaddress.ip_network(c, strict=False) for c in config.latch_cidrs]
+        self.dropped_foreign = 0
 
     # -- life cycle --------------------------------------------------------------------------
     async def open(self, host: str, port_min: int, port_max: int) -> int:
@@ -89,7 +97,7 @@ class RtpSession(asyncio.DatagramProtocol):
             return port
         raise OSError(f"no free RTP port in {port_min}-{port_max}")
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
     def start(self) -> None:
@@ -131,6 +139,16 @@ class RtpSession(asyncio.DatagramProtocol):
     def set_remote(self, host: str, port: int) -> None:
         self.remote = (host, port)
         self.latched = False
+
+    def _may_latch(self, host: str) -> bool:
+        """Only the address the SDP named (or a configured NAT network) may become the media peer."""
+        if host == self.remote[0]:
+            return True
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip in net for net in self._latch_networks if net.version == ip.version)
 
     def send_dtmf(self, digit: str, duration_ms: int = 100) -> None:
         """Send one RFC 4733 event now (used by tests and to signal agents)."""
@@ -210,7 +228,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._ts = (self._ts + SAMPLES_PER_FRAME) & 0xFFFFFFFF
 
     # -- receiving ---------------------------------------------------------------------------
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
         if is_rtcp(data):
             return
         try:
@@ -222,9 +240,10 @@ class RtpSession(asyncio.DatagramProtocol):
             return
         addr = (addr[0], addr[1])
         if addr != self.remote:
-            if self.latched:
-                return  # media from a third party after latching: ignore
-            log.debug("rtp latched", extra={"rtp_port": self.local_port, "remote": f"{addr[0]}:{addr[1]}"})
+            if self.latched or not self._may_latch(addr[0]):
+                self.dropped_foreign += 1
+                return  # a third party (spoofing or spraying RTP): neither heard nor answered
+            log.debug("rtp latched", extra={"rtp_port": self.local_port})
             self.remote = addr
         self.latched = True
         self._last_rx = asyncio.get_running_loop().time()
