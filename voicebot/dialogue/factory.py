@@ -7,7 +7,8 @@ from typing import Any
 from voicebot.dialogue.flow import Flow
 
 
-def build_flows(settings: Any) -> list[Flow]:
-    """Flows offered to callers, in priority order (each flow adds one line here)."""
+def build_flows(settings: Any, call_id: str = "") -> list[Flow]:
+    """Flows offered to callers, in priority order (each flow adds one line here); one list per call or
+    chat session (`call_id` for the flows' audit records)."""
     flows: list[Flow] = []
     return flows

@@ -85,7 +85,7 @@ def build_call(services: Services, transport: BaseTransport, session: CallSessio
                    early_answer=s.pipeline.early_answer and s.pipeline.speculative_stt),
         Responder(state, services.answerer, history_turns=s.llm.history_turns, first_clause=s.pipeline.first_clause,
                   first_token_timeout_s=s.llm.first_token_timeout_s,
-                  dialogue=DialogueManager(services.answerer, build_flows(s), history_turns=s.llm.history_turns)),
+                  dialogue=DialogueManager(services.answerer, build_flows(s, session.info.call_id), history_turns=s.llm.history_turns)),
         SpeechSynthesizer(state, services.tts, services.phrase_cache, sample_rate=rate),
         *([ListenTap(audio_tap, TTSAudioRawFrame)] if audio_tap else []),
         transport.output(),
