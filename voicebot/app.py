@@ -257,7 +257,7 @@ class Worker:
 
         s = self.settings
         self.knowledge = KnowledgeService.from_settings(s)
-        backend = "extractive" if s.llm.backend == "extractive" else s.knowledge.backend
+        backend = self.knowledge.settings.backend  # 'auto' resolved: extractive embedded, LLM on vLLM
         if backend == "llm":
             self.knowledge.use_llm(base_url, model or None)
         log.info("knowledge base ready: %d chunks, answers by %s", self.knowledge.store.chunk_count(), backend)
