@@ -115,7 +115,7 @@ class CallState:
         # ids, sizes and timings only: the texts go out redacted through publish(), never to the log
         log.info("turn %d", t.turn, extra={"call_id": self.call_id, "turn": t.turn,
                                            "caller_chars": len(t.caller_text),
-                                           "bot_chars": len(str(record["bot_text"])),
+                                           "bot_chars": len(" ".join(t.bot_text).strip()),
                                            "latency_ms": record["latency_ms"],
                                            "sources": len(t.sources), "guard": t.guard,
                                            "interrupted": t.interrupted})
