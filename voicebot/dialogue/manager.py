@@ -47,6 +47,8 @@ _GENERIC = {"aide", "aides", "region", "forfait", "abonnement", "entreprise", "b
 
 @dataclass
 class DialogueState:
+    """What the dialogue remembers between turns of one call: the scheme, the facet, pending offers."""
+
     scheme: str | None = None  # scheme under discussion
     facet: str | None = None  # what was last answered about it
     offer: str | None = None  # facet offered at the end of the last answer
