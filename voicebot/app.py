@@ -79,7 +79,10 @@ def setup_logging(level: str = "INFO") -> None:
     from loguru import logger as loguru_logger  # pipecat logs with loguru
 
     loguru_logger.remove()
-    loguru_logger.add(lambda message: sys.stderr.write(redact(str(message))), level="WARNING")
+    def redacted_sink(message: object) -> None:
+        sys.stderr.write(redact(str(message)))
+
+    loguru_logger.add(redacted_sink, level="WARNING")
 
 
 def choose_tts(settings: Settings) -> TTSEngine:
@@ -254,7 +257,7 @@ class Worker:
 
         s = self.settings
         self.knowledge = KnowledgeService.from_settings(s)
-        backend = "extractive" if s.llm.backend == "extractive" else s.knowledge.backend
+        backend = self.knowledge.settings.backend  # 'auto' resolved: extractive embedded, LLM on vLLM
         if backend == "llm":
             self.knowledge.use_llm(base_url, model or None)
         log.info("knowledge base ready: %d chunks, answers by %s", self.knowledge.store.chunk_count(), backend)
