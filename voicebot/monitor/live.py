@@ -17,11 +17,10 @@ from voicebot.calls.bus import EventBus, Subscription
 from voicebot.calls.events import CallEvent
 from voicebot.calls.redaction import mask_caller, redact, redact_data
 from voicebot.calls.store import CallStore
+from voicebot.monitor.labels import STATE_FR
 
 log = logging.getLogger(__name__)
 KEEP_ENDED_S = 120.0
-STATE_FR = {"greeting": "accueil", "listening": "écoute", "thinking": "réflexion", "speaking": "parle",
-            "transferring": "transfert", "ended": "terminé"}
 
 
 @dataclass
