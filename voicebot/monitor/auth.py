@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-ROLES = ("admin", "supervisor", "agent")
+ROLES = ("admin", "supervisor", "agent", "documentation")
 SUPERVISORS = frozenset({"admin", "supervisor"})
 AGENTS = frozenset({"admin", "supervisor", "agent"})
+# Document owners: the knowledge pages (redacted unanswered questions, discrepancies), no call transcript.
+KNOWLEDGE = frozenset({"admin", "supervisor", "documentation"})
+EVERYONE = frozenset(ROLES)
 COOKIE = "vb_session"
 
 _hasher = PasswordHasher()

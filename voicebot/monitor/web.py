@@ -1,12 +1,15 @@
 """HTTP side of the monitor: French pages, JSON API and WebSockets for supervisors and agents.
 
-`mount(app, ctx)` adds the monitor's routers (routes/: login, pages, api, sockets) to the worker's
-FastAPI app. Pages: /login, /monitor (live calls), /monitor/calls/{id}, /monitor/history, /agent,
-/agent/handoffs/{id}. API: /api/me, /api/calls, /api/calls/{id}, /api/history, /api/handoffs,
+`mount(app, ctx)` adds the monitor's routers (routes/: login, pages, api, service, knowledge, sockets)
+to the worker's FastAPI app. Pages: /login, /monitor (live calls), /monitor/calls/{id}, /monitor/history,
+/monitor/tableau-de-bord (service figures), /monitor/connaissances (unanswered questions, discrepancies),
+/agent, /agent/handoffs/{id}. API: /api/me, /api/calls, /api/calls/{id}, /api/history, /api/stats,
+/api/stats.csv, /api/gaps, POST /api/gaps/{id}/status, /api/discrepancies, /api/handoffs,
 /api/handoffs/{id}, POST /api/calls/{id}/transfer|hangup. WebSockets: /monitor/ws (list, or one call
 with ?call=ID), /agent/ws, /monitor/ws/listen/{id}. Anonymous: 401 (API, WebSocket) or redirect to
 /login (pages); wrong role: 403; actions need the session's CSRF token (form field csrf_token or header
-X-CSRF-Token) and a same-origin Origin.
+X-CSRF-Token) and a same-origin Origin. Roles: admin and supervisor see everything, agent the handoffs,
+documentation the knowledge pages only.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from fastapi.staticfiles import StaticFiles
 from voicebot.monitor.auth import LoginLimiter
 from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.deps import HERE, Refused, refused_response
+from voicebot.monitor.gaps import GapClusterer
 from voicebot.monitor.live import LiveBoard
-from voicebot.monitor.routes import api, login, pages, sockets
+from voicebot.monitor.routes import api, knowledge, login, pages, service, sockets
 
 
 def mount(app: FastAPI, ctx: MonitorContext) -> None:
@@ -29,6 +33,8 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
         ctx.board = LiveBoard(ctx.store, ctx.bus)
     if ctx.limiter is None:
         ctx.limiter = LoginLimiter(ctx.settings.login_max_failures, ctx.settings.login_window_s)
+    if ctx.clusterer is None:
+        ctx.clusterer = GapClusterer(ctx.store, ctx.embedder)
     app.state.monitor = ctx
     inner_lifespan = app.router.lifespan_context
 
@@ -44,7 +50,7 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
     app.router.lifespan_context = lifespan
     app.add_exception_handler(Refused, refused_response)
     app.mount("/monitor/static", StaticFiles(directory=str(HERE / "static")), name="monitor-static")
-    for module in (login, pages, api, sockets):
+    for module in (login, pages, api, service, knowledge, sockets):
         app.include_router(module.router)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from voicebot.monitor.auth import AGENTS, SUPERVISORS, User
+from voicebot.monitor.auth import AGENTS, EVERYONE, SUPERVISORS, User
 from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.deps import Action, api_error, get_ctx, require, secure, supervisor_action
 from voicebot.monitor.views import call_detail, find_handoff
@@ -18,10 +18,11 @@ router = APIRouter(prefix="/api", tags=["monitor"])
 Supervisor = Annotated[User, Depends(require(SUPERVISORS, api=True))]
 Agent = Annotated[User, Depends(require(AGENTS, api=True))]
 SupervisorAction = Annotated[Action, Depends(supervisor_action)]
+Anyone = Annotated[User, Depends(require(EVERYONE, api=True))]
 
 
 @router.get("/me")
-async def api_me(user: Agent):
+async def api_me(user: Anyone):
     return secure(JSONResponse({"username": user.username, "role": user.role, "csrf_token": user.csrf}))
 
 

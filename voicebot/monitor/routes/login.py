@@ -7,20 +7,26 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from voicebot.monitor.auth import COOKIE, SUPERVISORS, csrf_ok, new_token, token_hash, verify_password
+from voicebot.monitor.auth import COOKIE, KNOWLEDGE, SUPERVISORS, csrf_ok, new_token, token_hash, verify_password
 from voicebot.monitor.deps import api_error, get_ctx, page, read_form, same_origin, secure, session_user
 
 router = APIRouter(include_in_schema=False)
 
 
+KNOWLEDGE_PAGE = "/monitor/connaissances"
+
+
 def default_page(role: str) -> str:
-    return "/monitor" if role in SUPERVISORS else "/agent"
+    if role in SUPERVISORS:
+        return "/monitor"
+    return KNOWLEDGE_PAGE if role in KNOWLEDGE else "/agent"
 
 
 def safe_next(nxt: str | None, role: str) -> str:
     """Where to go after login: a local path this role may open, never another site."""
     if nxt and nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
-        if nxt.startswith("/monitor") and role not in SUPERVISORS:
+        if nxt.startswith("/monitor") and role not in SUPERVISORS and not (
+                role in KNOWLEDGE and nxt.startswith(KNOWLEDGE_PAGE)):
             return default_page(role)
         return nxt
     return default_page(role)
