@@ -30,8 +30,9 @@ from voicebot.monitor.settings import MonitorSettings
 from voicebot.monitor.web import mount
 from voicebot.telephony.call import CallInfo
 
-PASSWORDS = {"sup": "sup-password-1", "agent": "agent-password-1", "admin": "admin-password-1"}
-ROLES = {"sup": "supervisor", "agent": "agent", "admin": "admin"}
+PASSWORDS = {"sup": "sup-password-1", "agent": "agent-password-1", "admin": "admin-password-1",
+             "doc": "doc-password-1"}
+ROLES = {"sup": "supervisor", "agent": "agent", "admin": "admin", "doc": "documentation"}
 
 
 def free_port() -> int:
