@@ -53,7 +53,7 @@ async def refused_call(url: str) -> int:
 async def idle(srv: ServerProcess) -> None:
     """The only call slot is free again (the server finishes a call a moment after the caller hangs up)."""
     async with httpx.AsyncClient(base_url=srv.url) as c:
-        for _ in range(300):
+        for _ in range(1200):
             if (await c.get("/healthz")).json()["calls"] == 0:
                 await asyncio.sleep(0.5)
                 return
@@ -62,13 +62,13 @@ async def idle(srv: ServerProcess) -> None:
 
 
 async def place_calls(srv: ServerProcess) -> dict:
-    answered = await Caller(srv.ws_pcm, [clip("012.wav")], caller_id="0611111111", answer_timeout_s=90).run()
+    answered = await Caller(srv.ws_pcm, [clip("012.wav")], caller_id="0611111111", answer_timeout_s=300).run()
     await idle(srv)
-    unanswered = await Caller(srv.ws_pcm, [clip("029.wav")], caller_id="0622222222", answer_timeout_s=90).run()
+    unanswered = await Caller(srv.ws_pcm, [clip("029.wav")], caller_id="0622222222", answer_timeout_s=300).run()
     await idle(srv)
     # three turns keep the caller on the line; the supervisor transfers the call after the first one
     transfer_task = asyncio.create_task(Caller(srv.ws_pcm, [clip("013.wav"), clip("001.wav"), clip("002.wav")],
-                                               caller_id="0633333333", answer_timeout_s=90).run())
+                                               caller_id="0633333333", answer_timeout_s=300).run())
     async with httpx.AsyncClient(base_url=srv.url, timeout=30) as sup:
         r = await sup.post("/login", data={"username": "chef", "password": USERS["chef"][1]},
                            headers={"Accept": "application/json"})
@@ -82,11 +82,11 @@ async def place_calls(srv: ServerProcess) -> dict:
         r = await sup.post(f"/api/calls/{live[0]['id']}/transfer", json={"queue": "aides"},
                            headers={"X-CSRF-Token": csrf})
         assert r.json() == {"status": "accepted", "queue": "aides"}
-    transferred = await asyncio.wait_for(transfer_task, 120)
+    transferred = await asyncio.wait_for(transfer_task, 600)
     return {"answered": answered, "unanswered": unanswered, "transferred": transferred, "refused_code": code}
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)
 async def test_dashboard_and_knowledge_page_with_real_calls(tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     shots = ROOT / "docs" / "screenshots"
@@ -95,8 +95,10 @@ async def test_dashboard_and_knowledge_page_with_real_calls(tmp_path):
         res = run_cli("users", "add", name, "--role", role, "--data-dir", str(tmp_path), input=password + "\n")
         assert res.returncode == 0, res.stderr
     t0 = time.time() - 5
+    # no hang-up on silence: on a loaded machine a slow turn must not end a call before the transfer
     srv = ServerProcess(tmp_path, env={"VOICEBOT_LLM__BACKEND": "extractive",
-                                       "VOICEBOT_SERVER__MAX_CONCURRENT_CALLS": "1"}).start()
+                                       "VOICEBOT_SERVER__MAX_CONCURRENT_CALLS": "1",
+                                       "VOICEBOT_PIPELINE__SILENCE_TIMEOUT_S": "600"}).start()
     try:
         calls = await place_calls(srv)
         assert calls["refused_code"] == 1013
