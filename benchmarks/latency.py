@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.config import Settings
-from voicebot.harness import CLIPS, REPO, ServerProcess, free_port
+from benchmarks.harness import CLIPS, REPO, ServerProcess, free_port
 from voicebot.models import resolve
 from voicebot.pipeline.call_state import LATENCY_MARKS
 from voicebot.telephony.caller import Caller
@@ -82,7 +82,7 @@ async def place(system: str, url: str, clips: list[str], call_no: int, timeout: 
         print(f"  {system} call {call_no} failed: {e}", file=sys.stderr)
         return [TurnSample(system, call_no, c, None) for c in clips]
     out = []
-    for t, c in zip(result.turns, clips):
+    for t, c in zip(result.turns, clips, strict=False):  # a call cut short has fewer turns
         out.append(TurnSample(system, call_no, c, t.wire_latency_ms, t.latency_ms, t.caller_text, t.bot_text))
     return out
 

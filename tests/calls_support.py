@@ -20,25 +20,21 @@ import uvicorn
 from fastapi import FastAPI
 
 from voicebot.calls.bus import EventBus
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.calls.settings import CallsSettings
 from voicebot.calls.store import CallStore
-from voicebot.monitor.auth import hash_password
+from voicebot.calls.passwords import hash_password
 from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.settings import MonitorSettings
 from voicebot.monitor.web import mount
-from voicebot.telephony.call import CallInfo
+from voicebot.call import CallInfo
+from voicebot.process import free_port
 
 PASSWORDS = {"sup": "sup-password-1", "agent": "agent-password-1", "admin": "admin-password-1",
              "doc": "doc-password-1"}
 ROLES = {"sup": "supervisor", "agent": "agent", "admin": "admin", "doc": "documentation"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, timeout: float = 15.0) -> None:
@@ -88,7 +84,10 @@ def postgres_server():
     if os.geteuid() == 0:
         shutil.chown(tmp, "postgres", "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
-    run = lambda *a: subprocess.run([*prefix, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def run(*a: str) -> None:
+        subprocess.run([*prefix, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
     run(_pg_bin("initdb"), "-D", data, "-U", "voicebot", "--auth=trust", "-E", "UTF8", "--no-sync")
     run(_pg_bin("pg_ctl"), "-D", data, "-w", "-t", "30", "-l", os.path.join(tmp, "log"), "-o",
         f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start")

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voicebot.knowledge import figures
-from voicebot.knowledge.text import fold, stems
+from voicebot.french.text import fold, stems
 
 
 @dataclass
 class GuardResult:
+    """The grounding guard's verdict on one sentence."""
+
     ok: bool
     unsupported: list[str] = field(default_factory=list)
     leaked_prompt: bool = False

@@ -1,6 +1,6 @@
 """One OpenAI-compatible streaming chat client, for vLLM in production and llama.cpp locally.
 
-``Answerer`` is the interface the voice pipeline needs: a caller question (+ short history) in, a stream of
+``VoiceAnswerer`` is the interface the voice pipeline needs: a caller question (+ short history) in, a stream of
 text pieces out. The knowledge base plugs its grounded answerer behind the same interface.
 """
 
@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Protocol, cast
 
 from openai import AsyncOpenAI
 
-from voicebot.pipeline.phrases import SYSTEM_PROMPT
+from voicebot.french.phrases import UNGROUNDED_SYSTEM_PROMPT
 
 
 class AnswerError(Exception):
@@ -34,9 +34,11 @@ class AnswerMeta:
     queue: str | None = None  # the agent queue matching the answer's topic
 
 
-class Answerer(Protocol):
-    async def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
-        """Yield the answer's text pieces as they come; fill ``meta`` on the way."""
+class VoiceAnswerer(Protocol):
+    """What the voice pipeline asks of an answerer: a question in, text pieces out as they come."""
+
+    def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
+        """Yield the answer's text pieces as they come; fill ``meta`` on the way (an async generator)."""
 
 
 class OpenAIChatAnswerer:
@@ -44,7 +46,7 @@ class OpenAIChatAnswerer:
 
     def __init__(self, base_url: str, *, api_key: str = "not-needed", model: str = "", temperature: float = 0.2,
                  max_tokens: int = 120, first_token_timeout_s: float = 8.0, total_timeout_s: float = 30.0,
-                 system_prompt: str = SYSTEM_PROMPT, client=None):
+                 system_prompt: str = UNGROUNDED_SYSTEM_PROMPT, client=None):
         # ``client``: any object with AsyncOpenAI's chat.completions.create (tests script one).
         self.client = client or AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                                             timeout=total_timeout_s)
@@ -76,7 +78,7 @@ class OpenAIChatAnswerer:
         stream = None
         try:
             stream = await asyncio.wait_for(
-                self.client.chat.completions.create(model=model, messages=messages, stream=True,
+                self.client.chat.completions.create(model=model, messages=cast(Any, messages), stream=True,
                                                     temperature=self.temperature, max_tokens=self.max_tokens),
                 self.first_token_timeout_s,
             )

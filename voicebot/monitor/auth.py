@@ -1,5 +1,8 @@
-"""Logins of supervisors and agents: argon2 password hashes, server-side sessions (shared by all
-workers through the store), CSRF tokens, and a login rate limiter."""
+"""Logins of supervisors and agents.
+
+Argon2 password hashes, server-side sessions (shared by all workers through the store), CSRF tokens,
+and a login rate limiter.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+# Re-exported: the login path reads them from here; the hashes themselves live in calls (the user store's side).
+from voicebot.calls.passwords import hash_password as hash_password
+from voicebot.calls.passwords import verify_password as verify_password
 
 ROLES = ("admin", "supervisor", "agent", "documentation")
 SUPERVISORS = frozenset({"admin", "supervisor"})
@@ -20,20 +24,6 @@ AGENTS = frozenset({"admin", "supervisor", "agent"})
 KNOWLEDGE = frozenset({"admin", "supervisor", "documentation"})
 EVERYONE = frozenset(ROLES)
 COOKIE = "vb_session"
-
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("voicebot-dummy-password")  # keeps unknown-user logins as slow as known ones
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
 
 
 def new_token() -> str:
@@ -46,11 +36,13 @@ def token_hash(token: str) -> str:
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())
+    return given is not None and given != "" and hmac.compare_digest(expected.encode(), given.encode())
 
 
 @dataclass
 class User:
+    """A logged-in monitor user, as the session store knows them."""
+
     username: str
     role: str
     csrf: str

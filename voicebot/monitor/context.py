@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class MonitorContext:
+    """What the monitor's routes read and act on: settings, store, bus, control registry."""
+
     settings: MonitorSettings
     store: CallStore
     bus: EventBus

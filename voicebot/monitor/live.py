@@ -7,14 +7,13 @@ out to the browsers connected to this process. Everything it holds or sends is r
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from voicebot.calls.bus import EventBus, Subscription
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.calls.redaction import mask_caller, redact, redact_data
 from voicebot.calls.store import CallStore
 from voicebot.monitor.labels import STATE_FR, guard_label, latency_text
@@ -25,6 +24,8 @@ KEEP_ENDED_S = 120.0
 
 @dataclass
 class LiveCall:
+    """One call in progress as the monitor shows it (caller masked)."""
+
     id: str
     started_at: float
     channel: str = ""
@@ -57,6 +58,8 @@ class LiveCall:
 
 
 class LiveBoard:
+    """The live calls of every worker, kept from the bus for the monitor's pages and sockets."""
+
     def __init__(self, store: CallStore, bus: EventBus) -> None:
         self.store = store
         self.bus = bus
@@ -106,7 +109,7 @@ class LiveBoard:
             try:
                 shown = self.apply(event)
             except Exception as exc:
-                log.exception(json.dumps({"event": "board_error", "call_id": event.call_id, "error": str(exc)}))
+                log.exception("board_error", extra={"call_id": event.call_id, "error": str(exc)})
                 continue
             if shown is not None:
                 for client in list(self._clients):

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("voicebot.stt")
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Transcript:
+    """Whisper's text for one turn and the signals the transcript guard judges it by."""
+
     text: str
     avg_logprob: float | None
     no_speech_prob: float | None

@@ -5,13 +5,17 @@ resampled from 8 kHz G.711 to the pipeline's input rate with pipecat's soxr stre
 ``InputDTMFFrame``; output resamples ``OutputAudioRawFrame`` to 8 kHz and hands it to the RTP
 pacer (20 ms packets). When the caller hangs up (BYE, CANCEL, RTP timeout) the transport asks the
 pipeline worker to cancel (``CancelWorkerFrame`` upstream) and fires ``on_client_disconnected``.
+
+``SipEndpoint`` is the SIP entry the app uses: the protocol-only ``SipUserAgent`` hands each answered
+``SipCall`` up here, where it becomes a ``SipTransport`` + ``SipCallSession`` for ``on_call``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.audio.utils import create_stream_resampler
@@ -23,13 +27,15 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 
-from .call import CallInfo
+from voicebot.events import CallEvent
+from voicebot.call import CallInfo
+
 from .rtp.session import SAMPLE_RATE, RtpSession
+from .settings import SipSettings
+from .sip.endpoint import SipCall, SipUserAgent
+from .sip.transaction import Timers
 
-if TYPE_CHECKING:
-    from .sip.endpoint import SipCall, SipEndpoint
-
-log = logging.getLogger("voicebot.telephony.sip")
+log = logging.getLogger(__name__)
 
 MAX_EARLY_PACKETS = 250  # 5 s of 20 ms packets kept until the pipeline starts
 OUTPUT_LEAD_S = 0.06  # audio kept queued ahead of the RTP pacer: small, so barge-in cuts quickly
@@ -43,6 +49,8 @@ def default_params() -> TransportParams:
 
 
 class SipInputTransport(BaseInputTransport):
+    """Caller side of a SIP call into the pipeline: RTP audio and DTMF as pipecat frames."""
+
     def __init__(self, transport: "SipTransport", params: TransportParams, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self._sip = transport
@@ -107,6 +115,8 @@ class SipInputTransport(BaseInputTransport):
 
 
 class SipOutputTransport(BaseOutputTransport):
+    """Bot side of a SIP call: pipecat audio resampled to 8 kHz and paced into RTP."""
+
     def __init__(self, transport: "SipTransport", params: TransportParams, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self._sip = transport
@@ -146,8 +156,10 @@ class SipOutputTransport(BaseOutputTransport):
 
 
 class SipTransport(BaseTransport):
-    """pipecat transport of one SIP call; events: on_client_connected(call_id),
-    on_client_disconnected(reason)."""
+    """pipecat transport of one SIP call.
+
+    Events: on_client_connected(call_id), on_client_disconnected(reason).
+    """
 
     def __init__(self, rtp: RtpSession, *, call_id: str, params: TransportParams | None = None,
                  name: str | None = None) -> None:
@@ -182,7 +194,7 @@ class SipTransport(BaseTransport):
 class SipCallSession:
     """``CallSession`` of a SIP call: hang-up is BYE, transfer is REFER to the queue's agent URI."""
 
-    def __init__(self, call: "SipCall", endpoint: "SipEndpoint") -> None:
+    def __init__(self, call: SipCall, endpoint: SipEndpoint) -> None:
         self._call = call
         self._endpoint = endpoint
         self.info = CallInfo(call_id=call.call_id, channel="sip", caller=call.caller, sample_rate=SAMPLE_RATE,
@@ -192,13 +204,29 @@ class SipCallSession:
     def ended(self) -> bool:
         return self._call.state == "ended"
 
-    async def wait_ended(self) -> str:
-        """Wait for the end of the call; returns why it ended."""
+    @property
+    def end_reason(self) -> str | None:
+        """Why the SIP call ended; None while it is up.
+
+        The bot's hang-up reason (BYE sent), "transfer" (REFER accepted), "caller_hangup" (BYE or CANCEL
+        received), "rtp_timeout"...
+        """
+        return self._call.end_reason or None
+
+    async def wait_ended(self) -> str | None:
         await self._call.ended.wait()
-        return self._call.end_reason
+        return self.end_reason
+
+    def send_event(self, event: CallEvent) -> None:
+        """A SIP peer takes no pipeline events (what it hears is the call)."""
 
     async def hangup(self, reason: str) -> None:
         await self._endpoint.hangup(self._call, reason)
+
+    async def close(self, reason: str) -> None:
+        """BYE if the call is still up once its pipeline is over (the user agent would send it anyway)."""
+        if not self.ended:
+            await self._endpoint.hangup(self._call, reason)
 
     async def transfer(self, queue: str, target: str) -> bool:
         """REFER to ``target`` (or the URI configured for ``queue``); True once the agent answered."""
@@ -208,6 +236,40 @@ class SipCallSession:
             ok = False
         else:
             ok = await self._endpoint.transfer(self._call, target)
-        self._endpoint._emit(self.info.call_id, "transfer",
-                             {"queue": queue, "target": target, "status": "accepted" if ok else "failed"})
+        self._endpoint.emit(CallEvent(call_id=self.info.call_id, type="transfer",
+                                      data={"queue": queue, "target": target,
+                                            "status": "accepted" if ok else "failed"}))
         return ok
+
+
+OnCall = Callable[[SipTransport, SipCallSession], Awaitable[None]]
+
+
+class SipEndpoint(SipUserAgent):
+    """The SIP entry of a worker: each answered call runs ``on_call(transport, session)``.
+
+    ``on_event`` (optional) receives the ``CallEvent`` s the SIP side itself produces ("transfer").
+    """
+
+    def __init__(self, settings: SipSettings, on_call: OnCall, *, timers: Timers | None = None,
+                 on_event: Callable[[CallEvent], Any] | None = None) -> None:
+        super().__init__(settings, self._answered, timers=timers)
+        self.on_call = on_call
+        self.on_event = on_event
+
+    async def _answered(self, call: SipCall) -> None:
+        transport = SipTransport(call.rtp, call_id=call.call_id)
+        session = SipCallSession(call, self)
+        call.on_ended = transport.on_call_ended
+        await self.on_call(transport, session)
+
+    def emit(self, event: CallEvent) -> None:
+        """Hand an event to ``on_event``; an observer that fails never breaks the call."""
+        if self.on_event is None:
+            return
+        try:
+            result = self.on_event(event)
+            if asyncio.iscoroutine(result):
+                self._spawn(result, "sip-event")
+        except Exception:
+            log.exception("event sink failed", extra={"call_id": event.call_id})

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,22 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from voicebot.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VOICEBOT_SHARED_DIR", REPO.parent / "shared"))
-CLIPS = SHARED / "data" / "speech-fr"
+CLIPS = SHARED / "data" / "speech-fr"  # all 36 clips: the benchmarks that need many read them here
+TEST_CLIPS = REPO / "tests" / "data" / "speech-fr"  # the five committed with the tests (licences there)
 
 
-def transcripts() -> dict[str, str]:
-    """Reference transcripts of the shared French clips, by file name."""
-    with (CLIPS / "manifest.csv").open(encoding="utf-8") as f:
+def transcripts(clips: Path = CLIPS) -> dict[str, str]:
+    """Reference transcripts of a folder of French clips (its manifest.csv), by file name."""
+    with (clips / "manifest.csv").open(encoding="utf-8") as f:
         return {row["file"]: row["transcript"] for row in csv.DictReader(f)}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

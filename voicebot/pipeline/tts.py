@@ -16,10 +16,10 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import SpeakFrame
-from voicebot.pipeline.speech_text import to_speech
+from voicebot.french.speech import to_speech
 from voicebot.tts.engines import TTSEngine, TTSError
 
-log = logging.getLogger("voicebot.tts")
+log = logging.getLogger(__name__)
 
 
 def resample_pcm16(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
@@ -58,6 +58,8 @@ async def synthesize_at(engine: TTSEngine, speech: str, rate: int) -> bytes:
 
 
 class SpeechSynthesizer(FrameProcessor):
+    """Speaks SpeakFrames: French speech normalisation, then the TTS engine (fixed phrases from the cache)."""
+
     def __init__(self, state: CallState, engine: TTSEngine, phrase_cache: PhraseCache | None, *,
                  sample_rate: int = 16000, **kwargs):
         super().__init__(**kwargs)
