@@ -225,6 +225,16 @@ class Worker:
             log.info("SIP endpoint on udp/%s:%s", s.sip.host, self.sip.port)
         self.ready = True
 
+    def question_embedder(self):
+        """The knowledge base's sentence embedder (USE by default), to group unanswered questions."""
+        from voicebot.knowledge.embedding import get_embedder
+
+        kb = self.knowledge
+        if kb is not None and getattr(kb, "embedder", None) is not None:
+            return kb.embedder
+        ks = self.settings.knowledge
+        return get_embedder(ks.embedder if ks.embedder != "none" else "use", ks.embedder_threads)
+
     def record_refusal(self, channel: str) -> None:
         """A call refused at capacity counts in the service figures (written off the event loop)."""
         store = self.call_services.store if self.call_services else None
@@ -353,8 +363,7 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
 
         cs = worker.call_services
         mount(app, MonitorContext(settings.monitor, cs.store, cs.bus, cs.control, settings.calls,
-                                  knowledge=lambda: worker.knowledge,
-                                  embedder_name=getattr(settings.knowledge, "embedder", "use")))
+                                  knowledge=lambda: worker.knowledge, embedder_factory=worker.question_embedder))
 
         @app.get("/", include_in_schema=False)
         async def root():

@@ -33,7 +33,8 @@ class MonitorContext:
     limiter: LoginLimiter | None = None  # built by mount()
     # The worker's KnowledgeService, when it has one (discrepancies, embedder, likely scheme of a question)
     knowledge: Callable[[], Any] | None = None
-    embedder_name: str = "use"  # sentence embedder for grouping unanswered questions without a KnowledgeService
+    # The sentence embedder that groups unanswered questions (the app hands over its knowledge embedder)
+    embedder_factory: Callable[[], Any] | None = None
     clusterer: Any = None  # GapClusterer, built by mount()
     scheme_cache: dict[str, str] = field(default_factory=dict)  # gap topic label -> likely scheme
 
@@ -44,12 +45,9 @@ class MonitorContext:
             return None
 
     def embedder(self) -> Any:
-        service = self.knowledge_service()
-        if service is not None and getattr(service, "embedder", None) is not None:
-            return service.embedder
-        from voicebot.knowledge.embedding import get_embedder
-
-        return get_embedder(self.embedder_name)
+        if self.embedder_factory is None:
+            raise RuntimeError("no sentence embedder was given to the monitor: unanswered questions stay ungrouped")
+        return self.embedder_factory()
 
     _tasks: list[asyncio.Task] = field(default_factory=list, repr=False)
     _wake: asyncio.Event | None = field(default=None, repr=False)
