@@ -17,6 +17,7 @@ APT_PACKAGES=(
   chromium             # browser tests of the monitor (Playwright drives Debian's Chromium)
   sip-tester baresip kamailio         # real SIP peers for the telephony tests
   cmake build-essential               # llama-cpp-python builds llama.cpp from source
+  strace               # the egress test traces `voicebot serve` (no connection may leave the machine)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

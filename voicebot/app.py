@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from voicebot import metrics
 from voicebot.call import SHUTDOWN, CallSession
 from voicebot.events import CallEvent
+from voicebot.french.redaction import RedactingLogFilter, redact
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
 from voicebot.llm.client import OpenAIChatAnswerer
@@ -66,15 +67,16 @@ class JsonLogFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(RedactingLogFilter())  # every line, ours and the libraries', is redacted
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "openai", "faster_whisper", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "openai", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from loguru import logger as loguru_logger  # pipecat logs with loguru
 
     loguru_logger.remove()
-    loguru_logger.add(sys.stderr, level="WARNING")
+    loguru_logger.add(lambda message: sys.stderr.write(redact(str(message))), level="WARNING")
 
 
 def choose_tts(settings: Settings) -> TTSEngine:
@@ -162,6 +164,9 @@ class Worker:
         self.call_services = CallServices.build(s.calls, s.server.data_dir)
 
     async def start(self) -> None:
+        from voicebot.offline import enforce_offline
+
+        enforce_offline()  # also when the app is built without the CLI (tests, embedding)
         s = self.settings
         await self.call_services.start()
         degraded = []
@@ -296,7 +301,9 @@ class Worker:
         control.register(PipelineCallControl(session, worker))
         self._on_connection_events(transport, worker)
         watcher = asyncio.create_task(_cancel_when_ended(session, worker))
-        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id)
+        # external_id: the peer's own name for the call (Twilio callSid), kept beside our id, never as it
+        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id,
+                      **({"external_id": info.extra["external_id"]} if info.extra.get("external_id") else {}))
         log.info("call started (%s)", info.channel, extra={"call_id": info.call_id})
         failed = False
         try:
@@ -353,7 +360,9 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
             if manage:
                 await worker.stop()
 
-    app = FastAPI(title="voicebot", lifespan=lifespan)
+    docs = settings.server.api_docs  # off by default: FastAPI's pages load scripts from a public CDN
+    app = FastAPI(title="voicebot", lifespan=lifespan, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
     app.state.worker = worker
     if settings.monitor.enabled:
         from fastapi.responses import RedirectResponse
@@ -386,7 +395,9 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
     worker.admission = Admission(settings.server.max_concurrent_calls, on_refused=worker.record_refusal)
     app.include_router(websocket_router(allowed_rates=settings.websocket.allowed_rates,
                                         max_frame_bytes=settings.websocket.max_frame_bytes,
-                                        admission=worker.admission, run_call=run_call))
+                                        admission=worker.admission, run_call=run_call,
+                                        start_timeout_s=settings.websocket.start_timeout_s,
+                                        max_pending_per_source=settings.websocket.max_pending_per_source))
     return app
 
 
@@ -400,7 +411,10 @@ def serve(settings: Settings) -> int:
     app = create_app(settings, worker)
     config = uvicorn.Config(app, host=settings.server.http_host, port=settings.server.http_port,
                             ws_max_size=4 * settings.websocket.max_frame_bytes, log_config=None,
-                            log_level=settings.server.log_level.lower(), lifespan="on")
+                            log_level=settings.server.log_level.lower(), lifespan="on",
+                            # X-Forwarded-* only from configured proxies (uvicorn trusts 127.0.0.1 by default)
+                            proxy_headers=bool(settings.server.trusted_proxies),
+                            forwarded_allow_ips=list(settings.server.trusted_proxies) or None)
     server = uvicorn.Server(config)
 
     async def main() -> int:

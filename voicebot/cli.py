@@ -189,6 +189,9 @@ def settings_from_args(args) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from voicebot.offline import enforce_offline
+
+    enforce_offline()  # before any library that could phone home is imported
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -43,6 +43,12 @@ class ServerSettings(Section):
     worker_id: str = Field("", description="Name of this worker in logs and events (default: host:port).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     max_concurrent_calls: int = Field(32, ge=1, description="Calls beyond this are refused (WebSocket 1013).")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (empty: none; "
+        "the client address is then the TCP peer, so the login limiter and per-source caps cannot be dodged).")
+    api_docs: bool = Field(False, description="Serve FastAPI's /docs, /redoc and /openapi.json (they load "
+                           "scripts from a public CDN: keep off in production).")
 
 
 class STTSettings(Section):
@@ -135,6 +141,10 @@ class WebSocketSettings(Section):
 
     max_frame_bytes: int = Field(64_000, ge=320, description="Largest binary/text WebSocket message accepted.")
     allowed_rates: list[int] = Field([8000, 16000, 24000, 48000], description="PCM rates accepted at connect time.")
+    start_timeout_s: float = Field(5.0, gt=0, le=60, description="A /ws/twilio socket must send 'start' within "
+                                   "this; until then it holds no call slot.")
+    max_pending_per_source: int = Field(4, ge=0, description="/ws/twilio sockets one address may keep open before "
+                                        "'start' (0: no cap).")
 
 
 class ModelsSettings(Section):

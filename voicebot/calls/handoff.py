@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from voicebot.calls.alerts import NOT_UNDERSTOOD_GUARDS, _NOT_UNDERSTOOD_BOT_RE, _PERSON_RE, fold
-from voicebot.calls.redaction import redact
+from voicebot.french.redaction import redact
 
 log = logging.getLogger(__name__)
 

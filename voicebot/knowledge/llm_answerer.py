@@ -68,7 +68,8 @@ class LlmAnswerer:
             s = self.settings
             chat = OpenAIChatAnswerer(self.base_url or "http://127.0.0.1:8080/v1", api_key=s.llm_api_key,
                                       model=s.llm_model, temperature=0.0, max_tokens=s.llm_max_tokens,
-                                      first_token_timeout_s=s.llm_timeout_s, total_timeout_s=s.llm_timeout_s,
+                                      first_token_timeout_s=s.llm_first_token_timeout_s or s.llm_timeout_s,
+                                      total_timeout_s=s.llm_timeout_s,
                                       client=self._client)
             self._clients[loop] = chat
         return chat

@@ -78,6 +78,11 @@ class KnowledgeService:
         llm_model = getattr(llm, "model", None)
         if llm_model and ks.llm_model == "local":
             service.settings = service.settings.model_copy(update={"llm_model": llm_model})
+        if getattr(llm, "first_token_timeout_s", None):
+            # The knowledge LLM gives up early enough that its extractive fallback is spoken before the
+            # pipeline's own llm.first_token_timeout_s deadline turns the silence into an apology.
+            service.settings = service.settings.model_copy(update={"llm_first_token_timeout_s": min(
+                service.settings.llm_timeout_s, 0.7 * float(llm.first_token_timeout_s))})
         if not open_only and ks.auto_ingest_samples and store.chunk_count() == 0:
             log.info("knowledge store empty: ingesting samples from %s", ks.samples_dir)
             service.ingest([ks.samples_dir])

@@ -61,4 +61,8 @@ class KnowledgeSettings(BaseModel):
     llm_timeout_s: float = Field(
         default=20.0, gt=0, description="Seconds before an LLM answer is abandoned for the extractive one."
     )
+    llm_first_token_timeout_s: float | None = Field(
+        default=None, gt=0, description="Seconds to wait for the LLM's first token (empty: llm_timeout_s; "
+        "`voicebot serve` sets 0.7 x llm.first_token_timeout_s so the extractive answer comes in time)."
+    )
     llm_max_tokens: int = Field(default=160, ge=16, description="Maximum tokens of an LLM answer.")

@@ -24,6 +24,7 @@ from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.labels import ALERT_FR, REASON_FR, STATE_FR, register_filters
 
 HERE = Path(__file__).parent
+MAX_OFFSET = 10_000_000  # history offsets beyond this are refused (400), never sent to the database
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",

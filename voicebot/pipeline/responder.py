@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from pipecat.frames.frames import Frame, InputDTMFFrame, InterruptionFrame, VADUserStartedSpeakingFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -22,13 +23,35 @@ from voicebot.french.speech import split_speakable
 
 log = logging.getLogger(__name__)
 
+DTMF_PER_S = 5.0  # a person types at most a few keys a second
+DTMF_BURST = 20.0  # a card number typed fast still gets through
+
+
+class TokenBucket:
+    """``rate`` events per second, bursts up to ``burst``: one call's keypad flood stops here."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens, self._last = burst, time.monotonic()
+
+    def allow(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
 
 class Responder(FrameProcessor):
     """Turns a caller transcript into bot speech: streams the answer, cuts it into sentences, transfers on request."""
 
     def __init__(self, state: CallState, answerer: VoiceAnswerer, *, history_turns: int = 6,
-                 first_clause: bool = True, default_queue: str = phrases.DEFAULT_QUEUE, **kwargs):
+                 first_clause: bool = True, default_queue: str = phrases.DEFAULT_QUEUE,
+                 first_token_timeout_s: float = 8.0, **kwargs):
         super().__init__(**kwargs)
+        self._first_token_timeout_s = first_token_timeout_s
         self._state = state
         self._answerer = answerer
         self._history: list[dict] = []
@@ -40,6 +63,8 @@ class Responder(FrameProcessor):
         self._queue = default_queue  # agent queue of the current topic
         # early answer: ((segment, nbytes), text, meta, pieces queue, task) started on a speculative transcript
         self._early: tuple | None = None
+        self._dtmf_rate = TokenBucket(DTMF_PER_S, DTMF_BURST)
+        self._dtmf_dropped = 0
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
@@ -51,18 +76,26 @@ class Responder(FrameProcessor):
         elif isinstance(frame, CallerTranscriptFrame):
             await self._answer(frame)
         elif isinstance(frame, InputDTMFFrame):
-            await self._on_dtmf(frame)
-            await self.push_frame(frame, direction)
+            if await self._on_dtmf(frame):
+                await self.push_frame(frame, direction)
         else:
             if isinstance(frame, InterruptionFrame):
                 self._state.bot_turn = None
             await self.push_frame(frame, direction)
 
-    async def _on_dtmf(self, frame: InputDTMFFrame) -> None:
+    async def _on_dtmf(self, frame: InputDTMFFrame) -> bool:
+        """Publish and act on a keypad digit; False when the call's keypad rate is exceeded (digit dropped)."""
+        if not self._dtmf_rate.allow():
+            self._dtmf_dropped += 1
+            if self._dtmf_dropped == 1:
+                log.warning("keypad flood: digits over %g/s dropped", self._dtmf_rate.rate,
+                            extra={"call_id": self._state.call_id})
+            return False
         digit = frame.button.value
         self._state.publish("dtmf", digit=str(digit))
         if str(digit) == "0":
             await self._transfer("dtmf", turn=self._state.current_turn)
+        return True
 
     async def _transfer(self, reason: str, turn: int) -> None:
         self._state.bot_turn = turn
@@ -104,6 +137,23 @@ class Responder(FrameProcessor):
         return None
 
     async def _stream(self, frame: CallerTranscriptFrame, meta: AnswerMeta):
+        """The answer's pieces, the first within llm.first_token_timeout_s whatever the answerer.
+
+        Else TimeoutError, hence the spoken apology: the caller never waits on a hung LLM longer than that.
+        """
+        pieces = self._stream_any(frame, meta).__aiter__()
+        try:
+            first = await asyncio.wait_for(pieces.__anext__(), self._first_token_timeout_s)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            await pieces.aclose()
+            raise TimeoutError(f"no answer within {self._first_token_timeout_s:g} s") from None
+        yield first
+        async for piece in pieces:
+            yield piece
+
+    async def _stream_any(self, frame: CallerTranscriptFrame, meta: AnswerMeta):
         """The answer's pieces: from the early answer started during the pause if it matches, else now."""
         early = self._take_early(frame)
         if early is None:

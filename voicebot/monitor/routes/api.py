@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from voicebot.monitor.auth import AGENTS, EVERYONE, SUPERVISORS, User
 from voicebot.monitor.context import MonitorContext
-from voicebot.monitor.deps import Action, api_error, get_ctx, require, secure, supervisor_action
+from voicebot.monitor.deps import MAX_OFFSET, Action, api_error, get_ctx, require, secure, supervisor_action
 from voicebot.monitor.views import call_detail, find_handoff
 
 router = APIRouter(prefix="/api", tags=["monitor"])
@@ -35,6 +35,8 @@ async def api_calls(request: Request, user: Supervisor):
 
 @router.get("/history")
 async def api_history(request: Request, user: Supervisor, q: str = "", limit: int = 50, offset: int = 0):
+    if not 0 <= offset <= MAX_OFFSET:
+        return api_error(400, f"offset doit être compris entre 0 et {MAX_OFFSET}.")
     rows = await asyncio.to_thread(get_ctx(request).store.history, q[:200], max(1, min(limit, 500)),
                                    max(0, offset))
     return secure(JSONResponse(rows))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from voicebot.monitor.auth import AGENTS, SUPERVISORS, User
-from voicebot.monitor.deps import get_ctx, page, require
+from voicebot.monitor.deps import MAX_OFFSET, get_ctx, page, require
 from voicebot.monitor.views import call_detail, find_handoff
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -37,6 +37,8 @@ async def call_page(request: Request, call_id: str, user: Supervisor):
 @router.get("/monitor/history")
 async def history_page(request: Request, user: Supervisor, q: str = "", page_no: int = 0):
     ms, store = get_ctx(request).settings, get_ctx(request).store
+    if not 0 <= page_no * ms.history_page_size <= MAX_OFFSET:  # the database's integers are 64-bit
+        return page(request, "error.html", user, 400, title="Page invalide", message="Ce numéro de page n'existe pas.")
     rows = await asyncio.to_thread(store.history, q[:200], ms.history_page_size,
                                    max(0, page_no) * ms.history_page_size)
     return page(request, "history.html", user, calls=rows, q=q, page_no=max(0, page_no))
