@@ -19,7 +19,7 @@ import contextlib
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from voicebot.monitor.auth import LoginLimiter
+from voicebot.monitor.auth import make_login_limiter
 from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.deps import HERE, Refused, refused_response
 from voicebot.monitor.gaps import GapClusterer
@@ -32,7 +32,8 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
     if ctx.board is None:
         ctx.board = LiveBoard(ctx.store, ctx.bus)
     if ctx.limiter is None:
-        ctx.limiter = LoginLimiter(ctx.settings.login_max_failures, ctx.settings.login_window_s)
+        ctx.limiter = make_login_limiter(ctx.calls_settings, ctx.settings.login_max_failures,
+                                         ctx.settings.login_window_s)
     if ctx.clusterer is None:
         ctx.clusterer = GapClusterer(ctx.store, ctx.embedder)
     app.state.monitor = ctx

@@ -172,10 +172,11 @@ class Admission:
         self.limit = limit
         self.active = 0
         self.on_refused = on_refused  # told the channel of each call refused, for the service figures
+        self.draining = False  # set by the worker's drain: every new call is refused
 
     def try_enter(self, channel: str = "ws") -> bool:
-        if self.active >= self.limit:
-            if self.on_refused is not None:
+        if self.draining or self.active >= self.limit:
+            if self.on_refused is not None and not self.draining:
                 self.on_refused(channel)
             return False
         self.active += 1

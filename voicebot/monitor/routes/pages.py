@@ -31,7 +31,7 @@ async def call_page(request: Request, call_id: str, user: Supervisor):
     if detail is None:
         return page(request, "error.html", user, 404, title="Appel introuvable",
                     message="Aucun appel ne porte cet identifiant.")
-    return page(request, "call.html", user, call=detail, listen_here=ctx.control.get(call_id) is not None)
+    return page(request, "call.html", user, call=detail, listen_here=ctx.control.can_listen(call_id))
 
 
 @router.get("/monitor/history")

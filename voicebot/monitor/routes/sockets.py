@@ -100,9 +100,12 @@ async def ws_agent(ws: WebSocket, user: Agent):
 
 @router.websocket("/monitor/ws/listen/{call_id}")
 async def ws_listen(ws: WebSocket, call_id: str, user: Supervisor):
-    control = get_ctx(ws).control
+    ctx = get_ctx(ws)
+    control = ctx.control
+    assert ctx.board is not None
     await ws.accept()
-    if control.get(call_id) is None:
+    live = ctx.board.snapshot(call_id)
+    if control.get(call_id) is None and not (control.can_listen(call_id) and live and live["live"]):
         await ws.send_json({"type": "error", "message": "L'écoute n'est possible que sur le serveur "
                             "qui traite cet appel, ou l'appel est terminé."})
         await ws.close(code=4404)
