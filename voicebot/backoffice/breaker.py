@@ -11,6 +11,8 @@ from typing import Callable
 
 
 class CircuitBreaker:
+    """Closed, open (fail fast) or half-open (one trial); fed by the adapter's outcomes."""
+
     def __init__(self, failures: int, reset_s: float, clock: Callable[[], float] = time.monotonic):
         self.threshold = failures
         self.reset_s = reset_s

@@ -1,5 +1,7 @@
-"""Dossier lookups as the dialogue runs them: directly (embedded install, no LLM) or through the LLM's
-tool calling (vLLM's OpenAI-compatible `tools`), with the same verification and the same outcome.
+"""Dossier lookups as the dialogue runs them: directly, or through the LLM's tool calling.
+
+Directly on the embedded install (no LLM); through vLLM's OpenAI-compatible `tools` with a real LLM;
+the same verification and the same outcome either way.
 
 With a real LLM the model is handed the adapter's tool (schema built from the OpenAPI operation) and the
 caller's confirmed number and postcode, and must call it; its arguments are checked against what the
@@ -30,6 +32,8 @@ SYSTEM_PROMPT = (
 
 @dataclass
 class LookupResult:
+    """A lookup's result and how it was made (for the audit)."""
+
     status: DossierStatus | None
     via: str  # "direct" | "llm_tool" | "direct_after_llm" (the model failed or was overruled)
     note: str = ""
@@ -53,7 +57,7 @@ class ToolCallingLookup:
         from openai import AsyncOpenAI
 
         self.client = client
-        self.llm = openai_client or AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
+        self.llm: Any = openai_client or AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                                                 timeout=timeout_s)
         self.model = model
         self.timeout_s = timeout_s
