@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pipecat.pipeline.worker import PipelineWorker
@@ -24,6 +26,7 @@ from voicebot.events import CallEvent
 from voicebot.french.redaction import RedactingLogFilter, redact
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
+from voicebot.drain import Drain
 from voicebot.llm.client import OpenAIChatAnswerer
 from voicebot.llm.server import EmbeddedLlamaServer
 from voicebot.models import ModelError, resolve
@@ -76,7 +79,10 @@ def setup_logging(level: str = "INFO") -> None:
     from loguru import logger as loguru_logger  # pipecat logs with loguru
 
     loguru_logger.remove()
-    loguru_logger.add(lambda message: sys.stderr.write(redact(str(message))), level="WARNING")
+    def redacted_sink(message: object) -> None:
+        sys.stderr.write(redact(str(message)))
+
+    loguru_logger.add(redacted_sink, level="WARNING")
 
 
 def choose_tts(settings: Settings) -> TTSEngine:
@@ -155,9 +161,12 @@ class Worker:
     call_services: CallServices = field(init=False)
     sip: SipEndpoint | None = None  # when sip.enabled
     knowledge: KnowledgeService | None = None
+    drain: Drain = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.drain = Drain(self.active_calls, s.server.drain_timeout_s)
+        self.drain.on_start(self._refuse_new_calls)
         s.server.data_dir.mkdir(parents=True, exist_ok=True)
         if s.calls.worker_id == "" and s.server.worker_id:
             s.calls.worker_id = s.server.worker_id
@@ -229,6 +238,18 @@ class Worker:
             log.info("SIP endpoint on udp/%s:%s", s.sip.host, self.sip.port)
         self.ready = True
 
+    def active_calls(self) -> int:
+        """Calls this worker still carries (running pipelines, SIP calls being set up, WebSocket admissions)."""
+        sip_calls = len(getattr(self.sip, "calls", {}) or {})
+        admitted = self.admission.active if self.admission is not None else 0
+        return max(len(self.calls), sip_calls, admitted)
+
+    def _refuse_new_calls(self) -> None:
+        if self.sip is not None:
+            self.sip.draining = True
+        if self.admission is not None:
+            self.admission.draining = True
+
     def _knowledge_answerer(self, base_url: str, model: str):
         """Answers come from the knowledge base: retrieval, grounded LLM + guard, extractive fallback."""
         from voicebot.knowledge.service import KnowledgeService
@@ -236,7 +257,7 @@ class Worker:
 
         s = self.settings
         self.knowledge = KnowledgeService.from_settings(s)
-        backend = "extractive" if s.llm.backend == "extractive" else s.knowledge.backend
+        backend = self.knowledge.settings.backend  # 'auto' resolved: extractive embedded, LLM on vLLM
         if backend == "llm":
             self.knowledge.use_llm(base_url, model or None)
         log.info("knowledge base ready: %d chunks, answers by %s", self.knowledge.store.chunk_count(), backend)
@@ -365,6 +386,13 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
                 "uptime_s": round(time.time() - worker.started_at, 1)}
         return JSONResponse(body, status_code=200 if worker.ready else 503)
 
+    @app.get("/readyz")
+    async def readyz():
+        """Readiness: 503 while starting and while draining (no new calls here), unlike /healthz."""
+        state = "draining" if worker.drain.draining else ("ready" if worker.ready else "starting")
+        return JSONResponse({"status": state, "calls": worker.active_calls()},
+                            status_code=200 if state == "ready" else 503)
+
     @app.get("/metrics")
     async def prometheus_metrics():
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -381,9 +409,25 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
     return app
 
 
-def serve(settings: Settings) -> int:
-    import uvicorn
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, except that the first SIGTERM drains the worker (voicebot.drain) instead of exiting."""
 
+    def __init__(self, config: uvicorn.Config, worker: Worker) -> None:
+        super().__init__(config)
+        self.worker = worker
+
+    def handle_exit(self, sig: int, frame) -> None:
+        if sig != signal.SIGTERM or self.worker.drain.draining or self.should_exit:
+            super().handle_exit(sig, frame)  # SIGINT, or a second SIGTERM: exit now
+            return
+        # A signal handler must not touch the loop's state directly: schedule the drain on it.
+        asyncio.get_event_loop().call_soon_threadsafe(self.worker.drain.begin, self._drained)
+
+    def _drained(self) -> None:
+        self.should_exit = True
+
+
+def serve(settings: Settings) -> int:
     setup_logging(settings.server.log_level)
     if not settings.server.worker_id:
         settings.server.worker_id = f"{settings.server.http_host}:{settings.server.http_port}"
@@ -395,7 +439,7 @@ def serve(settings: Settings) -> int:
                             # X-Forwarded-* only from configured proxies (uvicorn trusts 127.0.0.1 by default)
                             proxy_headers=bool(settings.server.trusted_proxies),
                             forwarded_allow_ips=list(settings.server.trusted_proxies) or None)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, worker)
 
     async def main() -> int:
         try:

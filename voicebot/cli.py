@@ -16,8 +16,8 @@ from pathlib import Path
 from voicebot.config import ConfigError, Settings, load_settings
 
 # Capabilities that add their own subcommands with register(subparsers), if present.
-COMMAND_MODULES = ("voicebot.knowledge.cli", "voicebot.calls.cli", "voicebot.telephony.sip.cli",
-                   "benchmarks.cli", "voicebot.backoffice.cli")
+COMMAND_MODULES = ("voicebot.knowledge.cli", "voicebot.dialogue.cli", "voicebot.calls.cli",
+                   "voicebot.telephony.sip.cli", "benchmarks.cli", "voicebot.backoffice.cli")
 
 
 def _error(msg: str) -> int:

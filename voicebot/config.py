@@ -43,6 +43,8 @@ class ServerSettings(Section):
     worker_id: str = Field("", description="Name of this worker in logs and events (default: host:port).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     max_concurrent_calls: int = Field(32, ge=1, description="Calls beyond this are refused (WebSocket 1013).")
+    drain_timeout_s: float = Field(900.0, ge=0, description="On SIGTERM: longest wait for live calls to end "
+                                   "before they are hung up (keep below terminationGracePeriodSeconds).")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (empty: none; "

@@ -11,7 +11,7 @@ from typing import Callable
 
 
 class CircuitBreaker:
-    """Closed, open (fail fast) or half-open (one trial); fed by the adapter's outcomes."""
+    """Stops calling a failing back-office for ``reset_s`` after ``failures`` failures in a row."""
 
     def __init__(self, failures: int, reset_s: float, clock: Callable[[], float] = time.monotonic):
         self.threshold = failures

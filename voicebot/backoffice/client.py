@@ -1,6 +1,6 @@
 """The one HTTP adapter to the region's back-office.
 
-Operations are found by operationId in its OpenAPI description; httpx requests with timeouts, a circuit
+Operations found by operationId in its OpenAPI description, httpx requests with timeouts, a circuit
 breaker, retries only for idempotent GETs, API-key or OAuth2 client-credentials authentication (token
 cached until shortly before it expires).
 
@@ -33,7 +33,7 @@ _RETRY_STATUS = (502, 503, 504)
 
 
 class BackofficeClient:
-    """The adapter: one per back-office configuration and process (breaker and token are shared)."""
+    """The back-office as the dialogue calls it: one method per operation, typed errors, no surprises."""
 
     def __init__(self, settings: BackofficeSettings, *, transport: httpx.AsyncBaseTransport | None = None):
         if not settings.base_url:
@@ -60,8 +60,7 @@ class BackofficeClient:
     async def _load_spec(self) -> dict[str, Any]:
         if self.settings.spec:
             try:
-                text = await asyncio.to_thread(Path(self.settings.spec).read_text, encoding="utf-8")
-                return json.loads(text)
+                return json.loads(await asyncio.to_thread(Path(self.settings.spec).read_text, encoding="utf-8"))
             except (OSError, ValueError) as e:
                 raise BackofficeConfigError(f"cannot read OpenAPI description {self.settings.spec}: {e}") from None
         status, body = await self._send_checked(httpx.Request("GET", self.base_url + "/openapi.json"),

@@ -20,7 +20,7 @@ _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @dataclass(frozen=True)
 class Parameter:
-    """One parameter of an operation, where it goes (path, query, header) and its schema."""
+    """One parameter of an OpenAPI operation, as the adapter checks and sends it."""
 
     name: str
     location: str  # path | query | header

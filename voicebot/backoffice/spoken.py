@@ -124,9 +124,9 @@ def digits_of(text: str) -> str:
 
 
 def _flush(group: _Group | None, out: list[str]) -> None:
+    """Write the open number group (if any) to ``out``; the caller then has no group open."""
     if group is not None and group.words:
         out.append(str(group.value()))
-    return None
 
 
 def _letters(text: str, prefixes: list[str]) -> str | None:

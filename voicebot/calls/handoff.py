@@ -84,8 +84,8 @@ def build_handoff(call: dict[str, Any], turns: list[dict[str, Any]], *, reason: 
                   lookups: list[dict[str, Any]] | None = None) -> HandoffCard:
     """Extractive card from redacted turns and the call's back-office lookups.
 
-    Turns: turn, caller_text, bot_text, sources, guard, ended_at; lookups: the ``lookup`` events' data
-    (the last one is carried on the card).
+    Turns: turn, caller_text, bot_text, sources, guard, ended_at; lookups: ``lookup`` events, the last
+    one is carried on the card.
     """
     turns = sorted(turns, key=lambda t: t.get("turn", 0))
     caller_lines = [(t, redact(t.get("caller_text") or "")) for t in turns if (t.get("caller_text") or "").strip()]

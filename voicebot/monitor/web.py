@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from voicebot.calls import metrics
-from voicebot.monitor.auth import (AGENTS, COOKIE, SUPERVISORS, LoginLimiter, User, csrf_ok, new_token,
+from voicebot.monitor.auth import (AGENTS, COOKIE, SUPERVISORS, User, csrf_ok, make_login_limiter, new_token,
                                    token_hash, verify_password)
 from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.live import STATE_FR, LiveBoard, _turn_view
@@ -60,7 +60,7 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
     if ctx.board is None:
         ctx.board = LiveBoard(ctx.store, ctx.bus)
     if ctx.limiter is None:
-        ctx.limiter = LoginLimiter(ms.login_max_failures, ms.login_window_s)
+        ctx.limiter = make_login_limiter(ctx.calls_settings, ms.login_max_failures, ms.login_window_s)
     board, store, limiter = ctx.board, ctx.store, ctx.limiter
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(time=_fmt_time, duration=_fmt_duration)
@@ -279,7 +279,7 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
         if detail is None:
             return page(request, "error.html", user, 404, title="Appel introuvable",
                         message="Aucun appel ne porte cet identifiant.")
-        return page(request, "call.html", user, call=detail, listen_here=ctx.control.get(call_id) is not None)
+        return page(request, "call.html", user, call=detail, listen_here=ctx.control.can_listen(call_id))
 
     @app.get("/monitor/history", response_class=HTMLResponse, include_in_schema=False)
     async def history_page(request: Request, q: str = "", page_no: int = 0):
@@ -486,7 +486,8 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
         if await ws_user(ws, SUPERVISORS) is None:
             return
         await ws.accept()
-        if ctx.control.get(call_id) is None:
+        live = board.snapshot(call_id)
+        if ctx.control.get(call_id) is None and not (ctx.control.can_listen(call_id) and live and live["live"]):
             await ws.send_json({"type": "error", "message": "L'écoute n'est possible que sur le serveur "
                                 "qui traite cet appel, ou l'appel est terminé."})
             await ws.close(code=4404)

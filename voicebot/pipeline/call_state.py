@@ -114,8 +114,9 @@ class CallState:
         }
         # ids, sizes and timings only: the texts go out redacted through publish(), never to the log
         log.info("turn %d", t.turn, extra={"call_id": self.call_id, "turn": t.turn,
-                                           "caller_chars": len(record["caller_text"]),
-                                           "bot_chars": len(record["bot_text"]), "latency_ms": record["latency_ms"],
+                                           "caller_chars": len(t.caller_text),
+                                           "bot_chars": len(" ".join(t.bot_text).strip()),
+                                           "latency_ms": record["latency_ms"],
                                            "sources": len(t.sources), "guard": t.guard,
                                            "interrupted": t.interrupted})
         self.publish("turn", **{k: v for k, v in record.items() if k != "call_id"})

@@ -171,9 +171,10 @@ class Admission:
     def __init__(self, limit: int):
         self.limit = limit
         self.active = 0
+        self.draining = False  # set by the worker's drain: every new call is refused
 
     def try_enter(self) -> bool:
-        if self.active >= self.limit:
+        if self.draining or self.active >= self.limit:
             return False
         self.active += 1
         return True

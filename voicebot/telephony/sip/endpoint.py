@@ -96,6 +96,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task] = set()
         self.port = settings.port
+        self.draining = False  # the worker drains: INVITE and OPTIONS get 503, dialogs go on
 
     # -- life cycle --------------------------------------------------------------------------
     @property
@@ -339,6 +340,11 @@ class SipUserAgent(asyncio.DatagramProtocol):
             tx.respond(self._response(req, 401, "Unauthorized", self.authenticator.challenge_headers(),
                                       to_tag=new_tag()))
             return
+        if self.draining:
+            log.info("sip 503: draining", extra={"call_id": req.call_id})
+            tx.respond(self._response(req, 503, "Service Unavailable",
+                                      [("Retry-After", str(self.call_limiter.retry_after_s))], to_tag=new_tag()))
+            return
         if not self.call_limiter.try_acquire():
             log.warning("sip 503: %d calls already", self.call_limiter.active, extra={"call_id": req.call_id})
             tx.respond(self._response(req, 503, "Service Unavailable",
@@ -488,6 +494,9 @@ class SipUserAgent(asyncio.DatagramProtocol):
             self._spawn(self._finish(call, "caller_hangup", force=True), "sip-finish")
 
     def _on_options(self, req: SipMessage, tx: NonInviteServerTransaction) -> None:
+        if self.draining:  # kamailio's dispatcher marks this worker down and routes new calls elsewhere
+            tx.respond(self._response(req, 503, "Service Unavailable", [("Allow", ALLOWED_METHODS)]))
+            return
         tx.respond(self._response(req, 200, "OK", [("Allow", ALLOWED_METHODS), ("Accept", "application/sdp"),
                                                     ("Supported", "replaces")]))
 
