@@ -26,7 +26,7 @@ ALLOWED = {
     **{cap: {"foundation", "settings"} | {b for a, b in SIDEWAYS if a == cap} for cap in CAPABILITIES},
     "config": {"foundation", "settings"},
     # The dialogue manager (shared by calls and `voicebot chat`): above knowledge and llm, below pipeline.
-    "dialogue": {"foundation", "settings", "knowledge", "llm"},
+    "dialogue": {"foundation", "settings", "knowledge", "llm", "backoffice"},  # factory.py registers the flows
     "pipeline": {"foundation", "settings", "config", "stt", "tts", "llm", "knowledge", "dialogue"},
     "monitor": {"foundation", "settings", "config", "calls"},
     "entry": {"foundation", "settings", "config", "pipeline", "monitor", "dialogue", *CAPABILITIES},

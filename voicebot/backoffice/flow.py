@@ -278,8 +278,8 @@ def build_flow(settings: Any, *, call_id: str = "") -> DossierStatusFlow | None:
     """
     from voicebot.backoffice import tools
 
-    bo: BackofficeSettings = settings.backoffice
-    if not bo.base_url:
+    bo: BackofficeSettings | None = getattr(settings, "backoffice", None)
+    if bo is None or not bo.base_url:
         return None
     client = shared_client(bo)
     if settings.llm.backend == "openai":

@@ -12,5 +12,10 @@ def build_flows(settings: Any, call_id: str = "") -> list[Flow]:
 
     One list per call or chat session (`call_id` for the flows' audit records).
     """
+    from voicebot.backoffice.flow import build_flow
+
     flows: list[Flow] = []
+    dossier = build_flow(settings, call_id=call_id)  # "où en est mon dossier ?" when backoffice.base_url is set
+    if dossier is not None:
+        flows.append(dossier)
     return flows

@@ -175,6 +175,9 @@ class Responder(FrameProcessor):
         turn.guard = turn.guard or f"dialogue/{reply.intent}"
         if reply.meta.sources:
             turn.sources = reply.meta.sources
+        for src in reply.meta.sources:  # a flow's back-office lookup (redacted audit): live and in the records
+            if src.get("flow") and src.get("tool"):
+                self._state.publish("lookup", turn=turn_no, **{k: v for k, v in src.items() if k != "flow"})
         reply.commit([reply.speech] if reply.speech else [])
         if reply.action == "transfer":
             turn.bot_text.append(reply.speech)
