@@ -47,6 +47,8 @@ _GENERIC = {"aide", "aides", "region", "forfait", "abonnement", "entreprise", "b
 
 @dataclass
 class DialogueState:
+    """One conversation's memory: the scheme under discussion, what was offered, a pending flow."""
+
     scheme: str | None = None  # scheme under discussion
     facet: str | None = None  # what was last answered about it
     offer: str | None = None  # facet offered at the end of the last answer
@@ -157,12 +159,12 @@ class DialogueManager:
             scheme = lexicon.best_scheme(context, 0.8) or st.scheme
             return self._ask(text, scheme, lexicon.facet(text) or st.facet, "follow_up")
         if not named:
-            fam = lexicon.family(text)
-            if fam and not self._discriminating(text):
-                cue = lexicon.cue_scheme(text, lexicon.FAMILIES[fam][1])
+            family = lexicon.family(text)
+            if family and not self._discriminating(text):
+                cue = lexicon.cue_scheme(text, lexicon.FAMILIES[family][1])
                 if cue:
                     return self._ask(text, cue, lexicon.facet(text), "question")
-                return self._clarify(fam, text)
+                return self._clarify(family, text)
         return self._ask(text, None, None, "question")  # the answerer finds the scheme named itself
 
     @staticmethod

@@ -186,6 +186,8 @@ class ExtractiveAnswerer:
 
 @dataclass
 class Picked:
+    """The sentence chosen to answer, and the facet it answers."""
+
     sentence: str
     facet: str | None
 
