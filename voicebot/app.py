@@ -230,6 +230,7 @@ class Worker:
             from voicebot.telephony.sip_transport import SipEndpoint
 
             self.sip = SipEndpoint(s.sip, self.run_call)
+            self.sip.call_limiter.on_refused = self.record_refusal
             try:
                 await self.sip.start()
             except (ValueError, OSError) as e:
@@ -237,6 +238,24 @@ class Worker:
                 raise StartupError(f"SIP endpoint: {e}") from None
             log.info("SIP endpoint on udp/%s:%s", s.sip.host, self.sip.port)
         self.ready = True
+
+    def question_embedder(self):
+        """The knowledge base's sentence embedder (USE by default), to group unanswered questions."""
+        from voicebot.knowledge.embedding import get_embedder
+
+        kb = self.knowledge
+        if kb is not None and getattr(kb, "embedder", None) is not None:
+            return kb.embedder
+        ks = self.settings.knowledge
+        return get_embedder(ks.embedder if ks.embedder != "none" else "use", ks.embedder_threads)
+
+    def record_refusal(self, channel: str) -> None:
+        """A call refused at capacity counts in the service figures (written off the event loop)."""
+        store = self.call_services.store if self.call_services else None
+        if store is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().run_in_executor(None, store.add_refusal, time.time(), channel, "capacity")
 
     def active_calls(self) -> int:
         """Calls this worker still carries (running pipelines, SIP calls being set up, WebSocket admissions)."""
@@ -373,7 +392,8 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
         from voicebot.monitor.web import mount
 
         cs = worker.call_services
-        mount(app, MonitorContext(settings.monitor, cs.store, cs.bus, cs.control, settings.calls))
+        mount(app, MonitorContext(settings.monitor, cs.store, cs.bus, cs.control, settings.calls,
+                                  knowledge=lambda: worker.knowledge, embedder_factory=worker.question_embedder))
 
         @app.get("/", include_in_schema=False)
         async def root():
@@ -400,7 +420,7 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
     async def run_call(transport, session):
         await worker.run_call(transport, session)
 
-    worker.admission = Admission(settings.server.max_concurrent_calls)
+    worker.admission = Admission(settings.server.max_concurrent_calls, on_refused=worker.record_refusal)
     app.include_router(websocket_router(allowed_rates=settings.websocket.allowed_rates,
                                         max_frame_bytes=settings.websocket.max_frame_bytes,
                                         admission=worker.admission, run_call=run_call,

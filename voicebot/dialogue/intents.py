@@ -111,7 +111,7 @@ _REPORTED = re.compile(
 
 
 def strip_reported(text: str) -> str:
-    """Drop reported speech: 'le conseiller général m'a dit que X' → 'X'.
+    """'le conseiller général m'a dit que la région aide pour le permis' → 'la région aide pour le permis'.
 
     Who said it is not part of the question (and its words would mislead retrieval).
     """

@@ -47,7 +47,7 @@ _GENERIC = {"aide", "aides", "region", "forfait", "abonnement", "entreprise", "b
 
 @dataclass
 class DialogueState:
-    """One conversation's memory: the scheme under discussion, what was offered, a pending flow."""
+    """What the dialogue remembers between turns of one call: the scheme, the facet, pending offers."""
 
     scheme: str | None = None  # scheme under discussion
     facet: str | None = None  # what was last answered about it
@@ -154,9 +154,10 @@ class DialogueManager:
             choice = named if named in among else lexicon.cue_scheme(text, among)
             if choice:
                 return self._ask(f"{original} {text}", choice, lexicon.facet(original), "question")
-        if not named and st.scheme and self._is_follow_up(text):
-            context = f"{lexicon.BY_ID[st.scheme].name} {text}" if st.scheme in lexicon.BY_ID else text
-            scheme = lexicon.best_scheme(context, 0.8) or st.scheme
+        current = st.scheme
+        if not named and current and self._is_follow_up(text):
+            context = f"{lexicon.BY_ID[current].name} {text}" if current in lexicon.BY_ID else text
+            scheme = lexicon.best_scheme(context, 0.8) or current
             return self._ask(text, scheme, lexicon.facet(text) or st.facet, "follow_up")
         if not named:
             family = lexicon.family(text)

@@ -186,7 +186,7 @@ class ExtractiveAnswerer:
 
 @dataclass
 class Picked:
-    """The sentence chosen to answer, and the facet it answers."""
+    """The sentence chosen to answer, and the facet of the scheme it answers."""
 
     sentence: str
     facet: str | None
