@@ -1,5 +1,4 @@
-"""Documentation gaps in the call store: unanswered questions, their topics, and the SQL that reports
-them (counts in a window, first/last seen, questions since a topic was marked handled).
+"""Documentation gaps in the call store: unanswered questions, their topics, and the SQL that reports them (counts in a window, first/last seen, questions since a topic was marked handled).
 
 The clustering itself (embeddings) lives in `voicebot.monitor.gaps`; this module only reads and writes
 rows, with the same SQLAlchemy Core statements on SQLite and PostgreSQL.
@@ -63,8 +62,7 @@ def topics(engine) -> list[dict[str, Any]]:
 
 def save_clusters(engine, new_topics: list[dict[str, Any]], changed: list[dict[str, Any]],
                   assigned: list[dict[str, Any]]) -> None:
-    """One transaction: create topics, update centroids/sizes, set questions' topic (and drop their
-    cached embedding: a placed question is only counted from then on; the topic keeps the centroid).
+    """One transaction: create topics, update centroids/sizes, set questions' topic (and drop their cached embedding: a placed question is only counted from then on; the topic keeps the centroid).
 
     `new_topics` items carry a temporary negative `id` that `assigned` items may refer to.
     """
@@ -118,8 +116,7 @@ def _since_mark(conn, ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def report(engine, start: float, end: float, limit: int = 50, scheme: str | None = None) -> dict[str, Any]:
-    """Topics with questions in [start, end): counts (total and by kind), first/last seen, examples,
-    status and the questions that came after the topic was marked handled."""
+    """Topics with questions in [start, end): counts (total and by kind), first/last seen, examples, status and the questions that came after the topic was marked handled."""
     q, t = questions.c, gap_topics.c
     kinds = GAP_KINDS
     agg = (select(q.topic_id, func.count().label("count"), func.min(q.ts).label("first_seen"),

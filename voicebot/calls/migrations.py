@@ -27,8 +27,7 @@ V2_INDEXES = ("ix_calls_stats", "ix_turns_stats", "ix_handoffs_call", "ix_handof
 
 
 def _v2(conn: Connection) -> None:
-    """Service figures and documentation gaps: answer path, scheme and latency per turn, scheme per call;
-    refusals, unanswered questions and their topics; covering indexes for the time-window queries.
+    """Service figures and documentation gaps: answer path, scheme and latency per turn, scheme per call; refusals, unanswered questions and their topics; covering indexes for the time-window queries.
 
     A database created fresh by _v1 already has all of it (v1 creates every table of schema.py), so
     each piece is added only when missing.
@@ -41,8 +40,8 @@ def _v2(conn: Connection) -> None:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
     for name in V2_TABLES:
         schema.metadata.tables[name].create(conn, checkfirst=True)
-    for table in schema.metadata.sorted_tables:
-        for index in table.indexes:
+    for tbl in schema.metadata.sorted_tables:
+        for index in tbl.indexes:
             if index.name in V2_INDEXES:
                 index.create(conn, checkfirst=True)
     t = schema.turns

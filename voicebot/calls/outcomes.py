@@ -1,5 +1,4 @@
-"""What a recorded turn says about the service: how it was answered, whether its question went
-unanswered (work for a document owner), which scheme it concerned and its voice-to-voice latency.
+"""What a recorded turn says about the service: how it was answered, whether its question went unanswered (work for a document owner), which scheme it concerned and its voice-to-voice latency.
 
 Pure functions of a turn's fields; the recorder stores their results with the turn so the service
 figures are plain GROUP BY queries.

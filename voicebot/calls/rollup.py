@@ -1,5 +1,4 @@
-"""Hourly and daily counters of the service figures, kept by the store as it writes calls, turns,
-handoffs and refusals, so that a month of figures reads a few thousand small rows instead of every call.
+"""Hourly and daily counters of the service figures, kept by the store as it writes calls, turns, handoffs and refusals, so that a month of figures reads a few thousand small rows instead of every call.
 
 A counter is (period "h" | "d", bucket, metric, key) -> n, incremented with an atomic upsert
 (`n = n + excluded.n`) on SQLite and PostgreSQL alike. Hour buckets are epoch hours (UTC); day buckets

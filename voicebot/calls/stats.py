@@ -1,7 +1,4 @@
-"""Service figures over a time window, computed in the database with the same SQLAlchemy Core queries on
-SQLite and PostgreSQL: calls received, contained by the bot, transferred (by reason and queue),
-abandoned, refused for capacity; handle time and voice-to-voice latency percentiles; answers by path;
-schemes asked about. Calls are counted in the window of their start, turns in the window of their end.
+"""Service figures over a time window, computed in the database with the same SQLAlchemy Core queries on SQLite and PostgreSQL: calls received, contained by the bot, transferred (by reason and queue), abandoned, refused for capacity; handle time and voice-to-voice latency percentiles; answers by path; schemes asked about. Calls are counted in the window of their start, turns in the window of their end.
 
 Whole hours (group=hour) or whole days (group=day) inside the window are read from the counters the
 store keeps as it writes (rollup.py: a month by day is a few thousand rows whatever the number of
@@ -55,6 +52,8 @@ def _bucket_pg(element, compiler, **kw):  # PostgreSQL rounds on CAST: floor fir
 
 @dataclass(frozen=True)
 class Window:
+    """A half-open time window [start, end) in epoch seconds."""
+
     start: float
     end: float
     group: str = "hour"
@@ -126,7 +125,7 @@ def _calls_raw(conn, w: Window, start: float, end: float, agg: Agg) -> None:
         bucket, hbin, received, *outs, handle_s = row
         acc = agg.counts.setdefault(int(bucket), Counter())
         acc["received"] += int(received)
-        acc.update({k: int(v) for k, v in zip(cond, outs)})
+        acc.update({k: int(v) for k, v in zip(cond, outs, strict=True)})
         if int(hbin) >= 0:
             agg.handle[int(hbin)] += int(received)
             agg.handle_ms += int(round(float(handle_s) * 1000))

@@ -167,7 +167,7 @@ class CallStore:
                  started_at: float | None = None, latency_ms: dict | None = None,
                  sources: list | None = None, guard: str = "", interrupted: bool = False,
                  caller_text_raw: str | None = None, bot_text_raw: str | None = None) -> None:
-        values = dict(call_id=call_id, turn=turn, started_at=started_at, ended_at=ended_at,
+        values: dict[str, Any] = dict(call_id=call_id, turn=turn, started_at=started_at, ended_at=ended_at,
                       caller_text=caller_text, bot_text=bot_text, caller_text_raw=caller_text_raw,
                       bot_text_raw=bot_text_raw, latency_ms=latency_ms or {}, sources=sources or [],
                       guard=guard or "", interrupted=bool(interrupted),

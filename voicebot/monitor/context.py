@@ -53,8 +53,7 @@ class MonitorContext:
     _wake: asyncio.Event | None = field(default=None, repr=False)
 
     async def start(self) -> None:
-        """Start the live board and the grouping of unanswered questions (mount() arranges this in the
-        app's lifespan)."""
+        """Start the live board and the grouping of unanswered questions (mount() arranges this in the app's lifespan)."""
         if self.board is None:
             self.board = LiveBoard(self.store, self.bus)
         await self.board.start()
@@ -70,8 +69,11 @@ class MonitorContext:
         return True
 
     async def _cluster_loop(self) -> None:
-        """New questions are embedded off the request path (the model loads on first need), so the
-        knowledge page never waits for it: it shows what is grouped and polls while some are pending."""
+        """Embed and group new questions off the request path.
+
+        The model loads on first need, so the knowledge page never waits for it: it shows what is
+        grouped and polls while some are pending.
+        """
         assert self._wake is not None
         interval = self.settings.gap_cluster_interval_s or None
         while True:

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class GapClusterer:
+    """Groups unanswered questions into topics by embedding similarity (incremental, in batches)."""
+
     def __init__(self, store: CallStore, embedder: Callable[[], Any], threshold: float = 0.6,
                  batch: int = 512) -> None:
         self.store = store
@@ -33,8 +35,7 @@ class GapClusterer:
         self._lock = threading.Lock()
 
     def refresh(self, limit: int = 20_000) -> int:
-        """Cluster up to `limit` pending questions; returns how many were placed. Thread-safe, and on
-        PostgreSQL one worker at a time (the others skip: the questions are the same)."""
+        """Cluster up to `limit` pending questions; returns how many were placed. Thread-safe, and on PostgreSQL one worker at a time (the others skip: the questions are the same)."""
         with self._lock, self._db_lock() as mine:
             if not mine:
                 return 0
@@ -71,7 +72,7 @@ class GapClusterer:
         if missing:
             emb = self._embedder()
             fresh = emb.embed_queries([todo.texts[i] for i in missing])
-            for i, v in zip(missing, fresh):
+            for i, v in zip(missing, fresh, strict=True):
                 todo.vectors[i] = v
         return np.vstack([np.asarray(v, dtype=np.float32) for v in todo.vectors])
 

@@ -1,5 +1,4 @@
-"""Plain French words for the monitor's internal values: call states, end reasons, alerts, answer paths,
-transfer reasons and latency stages. Supervisors and document owners never see a raw key."""
+"""Plain French words for the monitor's internal values: call states, end reasons, alerts, answer paths, transfer reasons and latency stages. Supervisors and document owners never see a raw key."""
 
 from __future__ import annotations
 
@@ -87,8 +86,8 @@ def event_text(type_: str, data: dict[str, Any]) -> str:
     d = data or {}
     if type_ == "transfer":
         status = {"accepted": "accepté", "refused": "refusé", "forwarded": "transmis au serveur de l'appel"}
-        reason = TRANSFER_REASON_FR.get(d.get("reason"), d.get("reason") or "")
-        outcome = f" : {status.get(d.get('status'), d.get('status'))}" if d.get("status") else ""
+        reason = TRANSFER_REASON_FR.get(str(d.get("reason")), str(d.get("reason") or ""))
+        outcome = f" : {status.get(str(d.get('status')), str(d.get('status')))}" if d.get("status") else ""
         return f"Transfert vers la file {d.get('queue') or '?'} ({reason}){outcome}"
     if type_ == "dtmf":
         return f"Touche {d.get('digit', '?')} pressée"
@@ -99,9 +98,9 @@ def event_text(type_: str, data: dict[str, Any]) -> str:
     if type_ == "error":
         return "Incident technique" + (f" ({d.get('stage')})" if d.get("stage") else "")
     if type_ == "alert":
-        return "Alerte : " + ALERT_FR.get(d.get("kind"), str(d.get("kind")))
+        return "Alerte : " + ALERT_FR.get(str(d.get("kind")), str(d.get("kind")))
     if type_ == "call_ended":
-        return "Appel terminé (" + REASON_FR.get(d.get("reason"), str(d.get("reason") or "")) + ")"
+        return "Appel terminé (" + REASON_FR.get(str(d.get("reason")), str(d.get("reason") or "")) + ")"
     return type_
 
 

@@ -1,5 +1,4 @@
-"""JSON API: who am I, live calls, one call, history (supervisors); handoffs (agents); transfer and
-hang-up actions (supervisors, CSRF and same origin checked by the `supervisor_action` dependency)."""
+"""JSON API: who am I, live calls, one call, history (supervisors); handoffs (agents); transfer and hang-up actions (supervisors, CSRF and same origin checked by the `supervisor_action` dependency)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Knowledge pages for document owners and supervisors: questions the bot could not answer, grouped by
-topic (GET /api/gaps, POST /api/gaps/{id}/status) and discrepancies between document versions
-(GET /api/discrepancies), on /monitor/connaissances. The documentation role sees redacted questions
-only: no call id, no transcript."""
+"""Knowledge pages for document owners and supervisors: questions the bot could not answer, grouped by topic (GET /api/gaps, POST /api/gaps/{id}/status) and discrepancies between document versions (GET /api/discrepancies), on /monitor/connaissances. The documentation role sees redacted questions only: no call id, no transcript."""
 
 from __future__ import annotations
 
@@ -54,8 +51,10 @@ def _likely_scheme(ctx: MonitorContext, label: str, cache: dict[str, str]) -> st
 
 
 def gaps_report(ctx: MonitorContext, start: float, end: float, limit: int, show_calls: bool) -> dict[str, Any]:
-    """Topics of the window as grouped so far (blocking: run in a thread); new questions are grouped
-    in the background (context.py) and show as `pending` until then."""
+    """Topics of the window as grouped so far (blocking: run in a thread).
+
+    New questions are grouped in the background (context.py) and show as `pending` until then.
+    """
     data = gap_store.report(ctx.store.engine, start, end, limit)
     cache = ctx.scheme_cache
     for t in data["topics"]:

@@ -40,8 +40,8 @@ def parse_time(text: str, name: str) -> float | None:
         pass
     try:
         return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise BadWindow(f"Paramètre {name} illisible : {text[:40]!r} (attendu : 2026-12-01 ou 2026-12-01T08:00).")
+    except ValueError as err:
+        raise BadWindow(f"Paramètre {name} illisible : {text[:40]!r} (attendu : 2026-12-01 ou 2026-12-01T08:00).") from err
 
 
 def window(start: str, end: str, group: str, now: float | None = None) -> stats.Window:

@@ -1,12 +1,12 @@
-"""WebSockets: the live list or one call's events (/monitor/ws), handoff cards (/agent/ws) and
-listen-in audio (/monitor/ws/listen/{id}). The role check refuses the handshake before accept."""
+"""WebSockets: the live list or one call's events (/monitor/ws), handoff cards (/agent/ws) and listen-in audio (/monitor/ws/listen/{id}). The role check refuses the handshake before accept."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
@@ -22,7 +22,7 @@ Agent = Annotated[User, Depends(require_ws(AGENTS))]
 LIST_HIDES = ("transcript_partial", "bot_text", "transcript_final")
 
 
-async def pump(ws: WebSocket, producer: Callable[[], Awaitable[None]]) -> None:
+async def pump(ws: WebSocket, producer: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run producer until it ends or the browser goes away."""
     async def drain():
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
