@@ -140,6 +140,7 @@ def bot_turns(dep: Deployment, call_id: str) -> int:
                             (call_id,)).fetchone()[0]
 
 
+@pytest.mark.deploy
 @pytest.mark.timeout(3600)
 async def test_two_workers_behind_kamailio_drain_and_cross_worker_listen_in(tmp_path):
     assert shutil.which("podman") and shutil.which("baresip"), "run deploy/setup.sh"
