@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
@@ -130,6 +131,7 @@ class ExtractiveAnswerer:
         async def produce(stream: AnswerStream) -> AsyncIterator[str]:
             ans = await self.answer(question, on_date)
             stream.answer = ans
+            stream.retrieved_at = time.monotonic()
             for piece in split_for_speech(ans.answer):
                 yield piece
 

@@ -23,6 +23,7 @@ class KnowledgeAnswerer:
         stream = self.service.stream_answer(question, dt.date.today(), backend=self.backend)
         try:
             async for sentence in stream:
+                meta.retrieved_at = stream.retrieved_at
                 yield sentence
         finally:
             await stream.aclose()  # an interrupted answer stops generating

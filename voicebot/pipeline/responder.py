@@ -113,6 +113,7 @@ class Responder(FrameProcessor):
         while (piece := await pieces.get()) is not None:
             if isinstance(piece, Exception):
                 raise piece
+            meta.retrieved_at = early_meta.retrieved_at
             yield piece
         meta.__dict__.update(early_meta.__dict__)
 
@@ -131,6 +132,8 @@ class Responder(FrameProcessor):
         try:
             async for piece in self._stream(frame, meta):
                 if first:
+                    if meta.retrieved_at is not None:  # on the critical path only after the final transcript
+                        turn.mark("retrieval", max(meta.retrieved_at, turn.marks.get("stt_final", 0.0)))
                     turn.mark("llm_first_token")
                 buffer += piece
                 ready, buffer = split_speakable(buffer, first_clause=first and self._first_clause)
