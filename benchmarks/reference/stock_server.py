@@ -305,6 +305,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--whisper-compute-type", default="default",
                    help="CTranslate2 compute type; 'default' is pipecat's default (float32 on CPU for a float16 "
                         "model); 'int8' is NOT stock, for a like-for-like run against an int8 voicebot")
+    p.add_argument("--whisper-beam-size", type=int, default=5,
+                   help="beam size (default 5, faster-whisper's; voicebot decodes greedily with 1)")
+    p.add_argument("--whisper-decoding", choices=("stock", "voicebot"), default="stock",
+                   help="'stock': faster-whisper's defaults (temperature fallback, timestamps); 'voicebot': "
+                        "voicebot's options (one temperature, no timestamps, no Whisper VAD)")
     p.add_argument("--piper-voice", type=Path, help="Piper .onnx voice for the child Piper HTTP server")
     p.add_argument("--piper-url", help="use this Piper HTTP server instead of starting one "
                                        "(http://HOST:PORT or its /synthesize URL)")
