@@ -41,8 +41,12 @@ from voicebot.models import resolve
 from voicebot.pipeline.call_state import LATENCY_MARKS
 from voicebot.telephony.caller import Caller
 
-# Question-like clips first (speech-to-phrase commands and questions), then read sentences.
-CLIP_ORDER = [f"{i:03d}.wav" for i in range(12, 37)] + [f"{i:03d}.wav" for i in range(1, 12)]
+# Question-like clips first (speech-to-phrase commands and questions), then read sentences; the 30 turns of a
+# full run are the first 30. Clips that lead to a transfer (001 says "conseiller"; Whisper base hears it in
+# 011) come last: a transfer ends the call, and the call's later turns would fail on one side only.
+CLIP_ORDER = ([f"{i:03d}.wav" for i in range(12, 37)] + ["002.wav", "003.wav", "004.wav", "005.wav", "007.wav",
+              "006.wav", "008.wav", "009.wav", "010.wav", "001.wav", "011.wav"])
+WARM_UP = ["013.wav", "024.wav"]  # short questions; the warm-up is not measured
 STAGES = [  # (name, from mark, to mark)
     ("end_of_turn", "speech_end", "turn_end"),
     ("stt", "turn_end", "stt_final"),
@@ -195,7 +199,7 @@ class Bench:
     async def warm_up(self, servers: list[tuple[str, ServerProcess]]) -> None:
         """One short call per system before measuring, so neither pays a first-call cost in the figures."""
         for name, srv in servers:
-            got = await place(name, srv.ws_pcm, [CLIP_ORDER[-1], CLIP_ORDER[0]], -1)
+            got = await place(name, srv.ws_pcm, WARM_UP, -1)
             self.say(f"  warm-up {name:9s} " + " ".join(f"{s.wire_ms:.0f}" if s.wire_ms else "-" for s in got))
 
     async def side_by_side(self, ours: ServerProcess, ref: ServerProcess | None) -> list[TurnSample]:
@@ -211,6 +215,9 @@ class Bench:
                 samples += got
                 self.say(f"  call {i + 1}/{self.calls} {name:9s} " + " ".join(
                     f"{s.wire_ms:.0f}" if s.wire_ms is not None else "-" for s in got))
+            self.out_dir.mkdir(parents=True, exist_ok=True)  # progress survives an interrupted run
+            (self.out_dir / "side_by_side.partial.json").write_text(
+                json.dumps([s.__dict__ for s in samples], ensure_ascii=False))
         return samples
 
     async def concurrency(self, ours: ServerProcess, levels: list[int]) -> dict:
@@ -309,8 +316,9 @@ class Bench:
         load_speech_ends_dir(cache, CLIPS, CLIP_ORDER)
         self.say("starting voicebot and the stock pipecat reference (same models, same Whisper settings)…")
         ours = self.start_ours(llm_port)
-        ref = None if self.skip_reference else self.start_reference(llm_port)
+        ref = None
         try:
+            ref = None if self.skip_reference else self.start_reference(llm_port)
             self.say("warm-up (not measured)")
             await self.warm_up([("ours", ours)] + ([("reference", ref)] if ref else []))
             self.say(f"side by side: {self.calls} calls each, interleaved")

@@ -163,6 +163,17 @@ class WarmSmartTurn(LocalSmartTurnAnalyzerV3):
         self._session = WarmSmartTurn.session
 
 
+class LlamaCppLLMService(OpenAILLMService):
+    """pipecat's OpenAI service, told (by pipecat's own switch) that the llama.cpp server has no "developer" role.
+
+    pipecat adds a "developer" message when the caller speaks over the bot; llama-cpp-python's server rejects
+    that role (HTTP 500), which failed every later turn of the call. Subclasses for such providers set
+    ``supports_developer_role = False`` and pipecat sends those messages as "user" messages instead.
+    """
+
+    supports_developer_role = False
+
+
 class EventOutbox:
     """JSON text events to the caller, in order, never blocking the pipeline."""
 
@@ -211,7 +222,7 @@ async def run_call(ws: WebSocket, rate: int, config: StockConfig, http: aiohttp.
     stt = WarmWhisperSTTService(device="cpu", compute_type=config.whisper_compute_type,
                                 settings=WhisperSTTService.Settings(model=str(config.whisper_model),
                                                                     language=Language.FR))
-    llm = OpenAILLMService(base_url=config.llm_base_url, api_key="x",
+    llm = LlamaCppLLMService(base_url=config.llm_base_url, api_key="x",
                            settings=OpenAILLMService.Settings(model=LLM_MODEL, system_instruction=SYSTEM_PROMPT))
     tts = PiperHttpTTSService(base_url=config.piper_url, aiohttp_session=http)
     user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
