@@ -36,7 +36,7 @@ import numpy as np
 from benchmarks.speech_end import SpeechEndCache
 from benchmarks.turn_pairing import canned_phrases, pair_turns
 from voicebot.config import Settings
-from voicebot.harness import CLIPS, REPO, ServerProcess, free_port
+from benchmarks.harness import CLIPS, REPO, ServerProcess, free_port
 from voicebot.models import resolve
 from voicebot.pipeline.call_state import LATENCY_MARKS
 from voicebot.telephony.caller import Caller

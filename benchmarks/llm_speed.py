@@ -17,7 +17,7 @@ from openai import AsyncOpenAI
 from voicebot.config import load_settings
 from voicebot.llm.server import EmbeddedLlamaServer
 from voicebot.models import resolve
-from voicebot.pipeline.phrases import SYSTEM_PROMPT
+from voicebot.french.phrases import UNGROUNDED_SYSTEM_PROMPT as SYSTEM_PROMPT
 
 QUESTIONS = [
     "Combien coûte le passe Navigo mois ?",

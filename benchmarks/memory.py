@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from voicebot.harness import CLIPS, ServerProcess
+from benchmarks.harness import CLIPS, ServerProcess
 from voicebot.telephony.caller import Caller
 
 

@@ -33,7 +33,7 @@ from telephony_bots import BotFactory  # noqa: E402  (test-only bots: never in t
 from telephony_peers import free_port_range, free_udp_port, run_sipp, sipp_workdir, speech_clip_8k  # noqa: E402
 
 from voicebot.telephony.settings import SipSettings  # noqa: E402
-from voicebot.telephony.sip.endpoint import SipEndpoint  # noqa: E402
+from voicebot.telephony.sip_transport import SipEndpoint  # noqa: E402
 from voicebot.telephony.sip.message import NameAddr, parse_message  # noqa: E402
 
 

@@ -15,16 +15,16 @@ import soxr
 
 from voicebot.config import load_settings
 from voicebot.models import resolve
-from voicebot.pipeline.text_metrics import normalise_words
+from benchmarks.text_metrics import normalise_words
 from voicebot.stt.guard import TranscriptGuard
 from voicebot.stt.whisper import WhisperEngine
 
-from voicebot.harness import CLIPS, transcripts
+from benchmarks.harness import CLIPS, transcripts
 
 
 def corpus_wer(pairs: list[tuple[str, str]]) -> float:
     """Total word edits / total reference words over all clips."""
-    from voicebot.pipeline.text_metrics import wer
+    from benchmarks.text_metrics import wer
 
     words = sum(len(normalise_words(r)) for r, _ in pairs)
     return sum(wer(r, h) * len(normalise_words(r)) for r, h in pairs) / max(1, words)
@@ -55,7 +55,7 @@ def main() -> None:
                                compression_ratio=t.compression_ratio, duration_s=t.duration_s).text
             pairs.append((ref, text))
             rtfs.append(t.elapsed_s / t.duration_s)
-            from voicebot.pipeline.text_metrics import wer
+            from benchmarks.text_metrics import wer
 
             per_clip.setdefault(name, {})[label] = round(wer(ref, text), 3)
         out[label] = {"wer": round(corpus_wer(pairs), 3), "rtf_p50": round(statistics.median(rtfs), 3),

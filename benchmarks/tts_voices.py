@@ -18,7 +18,7 @@ import soxr
 
 from voicebot.config import load_settings
 from voicebot.models import resolve
-from voicebot.pipeline.text_metrics import wer
+from benchmarks.text_metrics import wer
 from voicebot.stt.whisper import WhisperEngine
 from voicebot.tts.engines import EspeakEngine, KokoroEngine, PiperServerEngine
 

@@ -21,11 +21,10 @@ def _fold(text: str) -> str:
 
 def canned_phrases() -> list[str]:
     """voicebot's pre-recorded answers that are not answers to the question asked."""
-    from voicebot.knowledge import phrases as kp
-    from voicebot.pipeline import phrases as pp
+    from voicebot.french import phrases as pp
 
     texts = [pp.TRANSFER, pp.NOT_UNDERSTOOD, pp.LLM_APOLOGY, pp.NO_ANSWER, pp.TRANSFER_FAILED,
-             getattr(kp, "NO_ANSWER", ""), getattr(kp, "EMPTY_QUESTION", "")]
+             getattr(pp, "EMPTY_QUESTION", "")]
     return [t for t in texts if t]
 
 

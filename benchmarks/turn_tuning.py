@@ -26,7 +26,7 @@ from pipecat.frames.frames import InputAudioRawFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
 from voicebot.config import PipelineSettings
-from voicebot.harness import CLIPS, transcripts
+from benchmarks.harness import CLIPS, transcripts
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import CallerTurnFrame
 from voicebot.pipeline.turns import TurnDetector

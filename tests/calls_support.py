@@ -20,24 +20,20 @@ import uvicorn
 from fastapi import FastAPI
 
 from voicebot.calls.bus import EventBus
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.calls.settings import CallsSettings
 from voicebot.calls.store import CallStore
-from voicebot.monitor.auth import hash_password
+from voicebot.calls.passwords import hash_password
 from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.settings import MonitorSettings
 from voicebot.monitor.web import mount
-from voicebot.telephony.call import CallInfo
+from voicebot.call import CallInfo
+from voicebot.process import free_port
 
 PASSWORDS = {"sup": "sup-password-1", "agent": "agent-password-1", "admin": "admin-password-1"}
 ROLES = {"sup": "supervisor", "agent": "agent", "admin": "admin"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, timeout: float = 15.0) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicebot.harness import CLIPS, REPO, SHARED, ServerProcess, free_port, transcripts  # noqa: F401
+from benchmarks.harness import CLIPS, REPO, SHARED, ServerProcess, free_port, transcripts  # noqa: F401
 
 
 def clip(name: str) -> Path:

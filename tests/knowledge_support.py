@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from voicebot.process import free_port
 
 
 def _bin_dir() -> Path | None:
@@ -31,11 +32,6 @@ def _bin_dir() -> Path | None:
     return bundled if (bundled / "pg_ctl").exists() else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class PostgresServer:
     """initdb + pg_ctl start on 127.0.0.1:<free port>; `dsn` once started; stop() removes everything."""
@@ -47,7 +43,7 @@ class PostgresServer:
         self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="kb-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = "postgres" if os.geteuid() == 0 else None
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:

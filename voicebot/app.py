@@ -16,20 +16,20 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voicebot import metrics
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
 from voicebot.llm.client import OpenAIChatAnswerer
 from voicebot.llm.server import EmbeddedLlamaServer
 from voicebot.models import ModelError, resolve
-from voicebot.pipeline import phrases
+from voicebot.french import phrases
 from voicebot.pipeline.builder import Services, build_call, greeting_frame
-from voicebot.pipeline.speech_text import to_speech
+from voicebot.french.speech import to_speech
 from voicebot.stt.whisper import WhisperEngine
 from voicebot.telephony.capacity import Capacity
 from voicebot.telephony.websocket import WebSocketCallSession, websocket_router
 from voicebot.tts.engines import EspeakEngine, KokoroEngine, PiperServerEngine, TTSEngine
-from voicebot.tts.processor import PhraseCache
+from voicebot.pipeline.tts import PhraseCache
 from voicebot.tts.scheduler import TTSScheduler
 
 log = logging.getLogger("voicebot")
@@ -209,7 +209,7 @@ class Worker:
         for line in degraded:
             log.warning("DEGRADED %s", line)
         if s.sip.enabled:
-            from voicebot.telephony.sip.endpoint import SipEndpoint
+            from voicebot.telephony.sip_transport import SipEndpoint
 
             self.sip = SipEndpoint(s.sip, self.run_call)
             if self.admission is not None:  # one capacity for every entry of the worker

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now, for a child server (or a test peer) to listen on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def die_with_parent() -> None:

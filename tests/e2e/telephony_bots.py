@@ -133,7 +133,7 @@ class BotFactory:
 
 async def _serve(port: int, mode: str, host: str, calls_file: str | None) -> None:
     from voicebot.telephony.settings import SipSettings
-    from voicebot.telephony.sip.endpoint import SipEndpoint
+    from voicebot.telephony.sip_transport import SipEndpoint
 
     factory = BotFactory(mode)
 

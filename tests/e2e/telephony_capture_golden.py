@@ -21,7 +21,7 @@ from telephony_peers import (baresip_home, free_port_range, free_udp_port, kamai
 
 from voicebot.telephony.rtp.session import RtpSession  # noqa: E402
 from voicebot.telephony.settings import SipSettings  # noqa: E402
-from voicebot.telephony.sip.endpoint import SipEndpoint  # noqa: E402
+from voicebot.telephony.sip_transport import SipEndpoint  # noqa: E402
 
 GOLDEN = HERE.parent / "golden"
 

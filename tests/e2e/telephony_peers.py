@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicebot.harness import CLIPS
+from benchmarks.harness import CLIPS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

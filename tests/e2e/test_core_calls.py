@@ -15,7 +15,7 @@ import websockets
 
 from core_support import ServerProcess, clip, read_pcm, run_cli, speech_seconds, transcripts
 from voicebot.pipeline.call_state import LATENCY_MARKS
-from voicebot.pipeline.text_metrics import wer
+from benchmarks.text_metrics import wer
 from voicebot.telephony.caller import Caller, dbfs, read_wav
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

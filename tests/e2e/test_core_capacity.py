@@ -18,7 +18,7 @@ import websockets
 from core_support import clip
 from telephony_peers import free_port_range, free_udp_port, run_sipp, sipp_args
 
-from voicebot.harness import ServerProcess
+from benchmarks.harness import ServerProcess
 from voicebot.telephony.caller import Caller
 
 CAPACITY = 2

@@ -13,7 +13,7 @@ from playwright.async_api import async_playwright, expect
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calls_support import PASSWORDS, ScriptedCall, ScriptedSession, monitor_app  # noqa: E402
 
-from voicebot.telephony.call import CallInfo  # noqa: E402
+from voicebot.call import CallInfo  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

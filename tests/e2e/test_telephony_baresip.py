@@ -12,7 +12,7 @@ from telephony_peers import (baresip_home, baresip_recordings, free_port_range, 
                              windowed_correlation)
 
 from voicebot.telephony.settings import SipSettings
-from voicebot.telephony.sip.endpoint import SipEndpoint
+from voicebot.telephony.sip_transport import SipEndpoint
 
 
 

@@ -27,7 +27,7 @@ async def test_baresip_hears_the_greeting_and_an_answer(tmp_path):
     from voicebot.app import Worker
     from voicebot.config import load_settings
     from voicebot.telephony.settings import SipSettings
-    from voicebot.telephony.sip.endpoint import SipEndpoint
+    from voicebot.telephony.sip_transport import SipEndpoint
 
     settings = load_settings(None, {"server.data_dir": str(tmp_path / "data")})
     worker = Worker(settings)
@@ -67,8 +67,8 @@ async def test_baresip_hears_the_greeting_and_an_answer(tmp_path):
     turns = recorded[0][1]
     assert turns and turns[0]["bot_text"].strip(), turns
     from voicebot.app import choose_tts
-    from voicebot.pipeline.speech_text import to_speech
-    from voicebot.tts.processor import synthesize_at
+    from voicebot.french.speech import to_speech
+    from voicebot.pipeline.tts import synthesize_at
 
     tts = choose_tts(settings)
     await tts.start()

@@ -13,7 +13,7 @@ from telephony_peers import best_correlation, free_port_range, free_udp_port, ru
 
 from voicebot.telephony.rtp import g711
 from voicebot.telephony.settings import SipSettings
-from voicebot.telephony.sip.endpoint import SipEndpoint
+from voicebot.telephony.sip_transport import SipEndpoint
 
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from voicebot.calls.cli import register
 from voicebot.calls.settings import CallsSettings
 from voicebot.calls.store import CallStore
-from voicebot.monitor.auth import verify_password
+from voicebot.calls.passwords import verify_password
 
 
 def run(argv, settings, monkeypatch, stdin=""):

@@ -10,9 +10,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calls_support import ScriptedCall, ScriptedSession, monitor_app, redis_server, wait_for  # noqa: E402
 
 from voicebot.calls.bus import RedisEventBus  # noqa: E402
-from voicebot.calls.events import CallEvent  # noqa: E402
+from voicebot.events import CallEvent  # noqa: E402
 from voicebot.calls.settings import CallsSettings  # noqa: E402
-from voicebot.telephony.call import CallInfo  # noqa: E402
+from voicebot.call import CallInfo  # noqa: E402
 
 
 @pytest.fixture(scope="module")

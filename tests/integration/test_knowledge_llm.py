@@ -93,13 +93,13 @@ async def test_guard_replaces_a_fabricated_figure_by_the_extractive_answer(servi
     """A scripted OpenAI-compatible stream (pure logic of the guard loop) states a false amount."""
     from voicebot.knowledge.llm_answerer import LlmAnswerer
 
-    answerer = LlmAnswerer(service, service.answerer("extractive"), service.settings, base_url="",
+    answerer = LlmAnswerer(service.answerer("extractive"), service.settings, base_url="",
                            client=ScriptedClient(["L'aide au permis ", "est de 2 000 €. ", "Bonne journée."]))
     answer = await answerer.answer("C'est combien l'aide au permis ?", TODAY)
     assert answer.fallback == "extractive" and answer.guard == "rejected" and "2 000" in answer.unsupported
     assert "1 300 €" in answer.answer and "2 000" not in answer.answer
 
-    ok = LlmAnswerer(service, service.answerer("extractive"), service.settings, base_url="",
+    ok = LlmAnswerer(service.answerer("extractive"), service.settings, base_url="",
                      client=ScriptedClient(["L'aide peut atteindre ", "1 300 € par jeune."]))
     good = await ok.answer("C'est combien l'aide au permis ?", TODAY)
     assert good.fallback is None and good.guard == "passed" and good.answer == "L'aide peut atteindre 1 300 € par jeune."

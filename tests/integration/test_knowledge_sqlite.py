@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.knowledge import evaluation, phrases
+from voicebot.french import phrases
+from voicebot.knowledge import evaluation
 from voicebot.knowledge.settings import SAMPLES_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

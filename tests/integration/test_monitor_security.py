@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calls_support import PASSWORDS, ScriptedCall, ScriptedSession, monitor_app, wait_for  # noqa: E402
 
 from voicebot.monitor.settings import MonitorSettings  # noqa: E402
-from voicebot.telephony.call import CallInfo  # noqa: E402
+from voicebot.call import CallInfo  # noqa: E402
 
 SUPERVISOR_PAGES = ["/monitor", "/monitor/calls/c1", "/monitor/history"]
 AGENT_PAGES = ["/agent", "/agent/handoffs/h1"]

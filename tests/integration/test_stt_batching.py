@@ -9,9 +9,9 @@ import pytest
 from core_support import clip
 
 from voicebot.config import load_settings
-from voicebot.harness import transcripts
+from benchmarks.harness import transcripts
 from voicebot.models import resolve
-from voicebot.pipeline.text_metrics import wer
+from benchmarks.text_metrics import wer
 from voicebot.stt.whisper import WhisperEngine
 from voicebot.telephony.caller import read_wav
 

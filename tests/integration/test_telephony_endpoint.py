@@ -12,7 +12,7 @@ import pytest
 from voicebot.telephony.rtp.packet import RtpPacket
 from voicebot.telephony.settings import SipSettings
 from voicebot.telephony.sip.auth import expected_response, parse_auth_header
-from voicebot.telephony.sip.endpoint import SipEndpoint
+from voicebot.telephony.sip_transport import SipEndpoint
 from voicebot.telephony.sip.message import NameAddr, SipMessage, Via, parse_message
 from voicebot.telephony.sip.transaction import Timers
 

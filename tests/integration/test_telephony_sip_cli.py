@@ -7,7 +7,7 @@ import asyncio
 
 from voicebot.telephony.settings import SipSettings
 from voicebot.telephony.sip import cli
-from voicebot.telephony.sip.endpoint import SipEndpoint
+from voicebot.telephony.sip_transport import SipEndpoint
 
 
 class _Settings:

@@ -10,7 +10,7 @@ import numpy as np
 
 from benchmarks.speech_end import SpeechEndCache, last_speech_end, wav_speech_end
 from benchmarks.turn_pairing import canned_phrases, is_canned, pair_turns
-from voicebot.pipeline import phrases
+from voicebot.french import phrases
 from voicebot.telephony.caller import read_wav, speech_end_s
 
 

@@ -1,6 +1,6 @@
 from voicebot.calls.alerts import AlertDetector
 from voicebot.calls.cli import parse_age
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.monitor.auth import LoginLimiter
 
 import pytest

@@ -2,7 +2,7 @@ import asyncio
 
 from voicebot.calls.bus import MemoryEventBus
 from voicebot.calls.control import CallControlRegistry
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 
 
 async def test_per_call_and_global_subscriptions():

@@ -8,9 +8,9 @@ import pytest
 from pipecat.frames.frames import InputAudioRawFrame, InputDTMFFrame, InterruptionFrame, OutputAudioRawFrame
 
 from voicebot.models import ModelError, load_manifest, prepare_embedded_whisper, sha256_file
-from voicebot.pipeline import phrases
+from voicebot.french import phrases
 from voicebot.pipeline.call_state import LATENCY_MARKS, CallState
-from voicebot.pipeline.text_metrics import wer
+from benchmarks.text_metrics import wer
 from voicebot.telephony.caller import speech_end_s
 from voicebot.telephony.serializers import PcmSerializer
 

@@ -2,7 +2,7 @@
 
 from voicebot.knowledge.figures import keys, mask
 from voicebot.knowledge.guard import GroundingGuard
-from voicebot.knowledge.phrases import SYSTEM_PROMPT
+from voicebot.french.phrases import SYSTEM_PROMPT
 
 
 def test_amount_spellings_normalise_to_one_key():

@@ -3,7 +3,7 @@
 from pipecat.tests.utils import run_test
 
 from voicebot.llm.client import AnswerError, AnswerMeta
-from voicebot.pipeline import phrases
+from voicebot.french import phrases
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import CallActionFrame, CallerTranscriptFrame, SpeakFrame
 from voicebot.pipeline.responder import Responder

@@ -1,4 +1,4 @@
-"""French text normalisation for TTS and streaming cut points (voicebot.pipeline.speech_text)."""
+"""French text normalisation for TTS and streaming cut points (voicebot.french.speech)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voicebot.pipeline.speech_text import split_speakable, to_speech
+from voicebot.french.speech import split_speakable, to_speech
 
 NNBSP = "\u202f"  # narrow no-break space, what French typography puts in "1 300 €"
 NBSP = "\u00a0"

@@ -5,7 +5,7 @@ import time
 from pipecat.tests.utils import SleepFrame, run_test
 
 from voicebot.config import PipelineSettings
-from voicebot.pipeline import phrases
+from voicebot.french import phrases
 from voicebot.pipeline.call_control import CallWatchdog
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import CallActionFrame, CallerSpeechFrame, SpeakFrame

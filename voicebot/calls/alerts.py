@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 
 ALERT_MESSAGES = {
     "person_requested": "L'appelant demande à parler à une personne",

@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ def _store(settings):
 
 
 def users_add(args: argparse.Namespace, settings) -> int:
-    from voicebot.monitor.auth import hash_password
+    from voicebot.calls.passwords import hash_password
 
     if not _NAME_RE.match(args.name):
         return _error(f"invalid user name {args.name!r}: use 1-100 letters, digits, '.', '_', '@' or '-'")

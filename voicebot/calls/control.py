@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from voicebot.calls.bus import EventBus
-from voicebot.calls.events import CallEvent
-from voicebot.telephony.call import CallSession
+from voicebot.events import CallEvent
+from voicebot.call import CallSession
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 from voicebot.calls import metrics
 from voicebot.calls.alerts import AlertDetector
 from voicebot.calls.bus import EventBus, MemoryEventBus
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.calls.handoff import LlmSummariser, build_handoff, summarise_card
 from voicebot.calls.redaction import mask_caller, redact, redact_data
 from voicebot.calls.settings import CallsSettings

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from voicebot.french.speech import to_speech
+
 
 @dataclass
 class Answer:
@@ -24,11 +26,7 @@ class Answer:
 
     @property
     def speech(self) -> str:
-        """Text for TTS: the pipeline's French normaliser when present, else the display text."""
-        try:
-            from voicebot.pipeline.speech_text import to_speech  # type: ignore[import-not-found]
-        except ImportError:
-            return self.answer
+        """Text for TTS: the display text through the French speech normaliser."""
         return to_speech(self.answer)
 
     def as_json(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from voicebot.knowledge.phrases import french_date
+from voicebot.french.dates import french_date
 
 
 def register(subparsers: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from voicebot.knowledge import figures
 from voicebot.knowledge.extractive import context_of
 from voicebot.knowledge.guard import GroundingGuard
-from voicebot.knowledge.text import fold
+from voicebot.french.text import fold
 
 
 class EvalFileError(ValueError):

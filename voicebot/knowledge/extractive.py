@@ -13,18 +13,18 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from voicebot.knowledge import figures, phrases
+from voicebot.french import phrases
+from voicebot.french.dates import french_date
+from voicebot.knowledge import figures
 from voicebot.knowledge.answer import Answer, AnswerStream
 from voicebot.knowledge.documents import SearchHit
+from voicebot.knowledge.embedding import Embedder
+from voicebot.knowledge.retrieval import Retriever
 from voicebot.knowledge.settings import KnowledgeSettings
-from voicebot.knowledge.text import sentences, stems
-
-if TYPE_CHECKING:
-    from voicebot.knowledge.service import KnowledgeService
+from voicebot.french.text import sentences, stems
 
 _LABELLED = re.compile(r"^([^:]{2,80}?)\s+:\s+(.+)$")
 NATIONAL_SCHEMES_QUEUE = "other"
@@ -45,7 +45,7 @@ class Retrieved:
 def context_of(hit: SearchHit) -> str:
     """A passage as the guard and the LLM see it: title, version date, heading, text."""
     c = hit.chunk
-    since = phrases.french_date(c.effective_from) if c.effective_from else "date inconnue"
+    since = french_date(c.effective_from) if c.effective_from else "date inconnue"
     return f"{c.title} (version en vigueur depuis le {since}) — {c.heading}\n{c.text}"
 
 
@@ -61,13 +61,16 @@ def sources_of(hits: list[SearchHit]) -> list[dict[str, object]]:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, service: KnowledgeService, settings: KnowledgeSettings) -> None:
-        self.service = service
+    """Answers with sentences taken from the retrieved passages: no LLM, so nothing is invented."""
+
+    def __init__(self, retriever: Retriever, embedder: Embedder | None, settings: KnowledgeSettings) -> None:
+        self.retriever = retriever
+        self.embedder = embedder
         self.settings = settings
 
     # -- retrieval shared with the LLM answerer ------------------------------------------------
     def retrieve(self, question: str, on_date: date) -> Retrieved:
-        hits = self.service.search(question, on_date, self.settings.top_k)
+        hits = self.retriever.search(question, on_date, self.settings.top_k)
         if not hits:
             return Retrieved([], False, 0.0)
         best = max(hits[:3], key=lambda h: h.relevance)
@@ -110,7 +113,7 @@ class ExtractiveAnswerer:
             len(q_terms & set(stems(text))) / (len(q_terms) or 1) for _, _, _, text in candidates
         ])
         dense = np.zeros(len(candidates))
-        embedder = self.service.embedder
+        embedder = self.embedder
         if embedder is not None:
             qv = embedder.embed_queries([question])[0]
             dense = embedder.embed_passages([text for _, _, _, text in candidates]) @ qv
@@ -124,7 +127,7 @@ class ExtractiveAnswerer:
         for i in chosen:
             parts.append(_as_sentence(candidates[i][2]))
         if best_chunk.effective_from and best_chunk.effective_from.year > 1970:
-            parts.append(phrases.IN_FORCE_SINCE.format(date=phrases.french_date(best_chunk.effective_from)))
+            parts.append(phrases.IN_FORCE_SINCE.format(date=french_date(best_chunk.effective_from)))
         return " ".join(parts)
 
     def stream_answer(self, question: str, on_date: date) -> AnswerStream:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MONTHS = {
-    "janvier": 1, "fevrier": 2, "février": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
-    "aout": 8, "août": 8, "septembre": 9, "octobre": 10, "novembre": 11, "decembre": 12, "décembre": 12,
-}
-_MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
+from voicebot.french.dates import MONTH_NUMBER
+
+_MONTH_RE = "|".join(sorted(MONTH_NUMBER, key=len, reverse=True))
 
 _PHONE = re.compile(r"(?<![\d,.])0[1-9](?:[ .\u00a0\u202f]?\d){8}(?!\d|,\d)")
 _DATE_DMY = re.compile(rf"\b(1er|\d{{1,2}})\s+({_MONTH_RE})\s+(\d{{4}})\b", re.IGNORECASE)
@@ -106,10 +104,10 @@ def extract(text: str) -> list[Figure]:
 
     for m in _DATE_DMY.finditer(rest):
         day = 1 if m.group(1).lower() == "1er" else int(m.group(1))
-        add_date(int(m.group(3)), MONTHS[m.group(2).lower()], day, m.group(0))
+        add_date(int(m.group(3)), MONTH_NUMBER[m.group(2).lower()], day, m.group(0))
     rest = _DATE_DMY.sub(blank, rest)
     for m in _DATE_MY.finditer(rest):
-        add_date(int(m.group(2)), MONTHS[m.group(1).lower()], None, m.group(0))
+        add_date(int(m.group(2)), MONTH_NUMBER[m.group(1).lower()], None, m.group(0))
     rest = _DATE_MY.sub(blank, rest)
     for m in _DATE_ISO.finditer(rest):
         add_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(0))

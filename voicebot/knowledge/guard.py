@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voicebot.knowledge import figures
-from voicebot.knowledge.text import fold, stems
+from voicebot.french.text import fold, stems
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
 from voicebot.knowledge.documents import Chunk, Discrepancy, Document
-from voicebot.knowledge.text import analyzed
+from voicebot.french.text import analyzed
 
 IN_FORCE = "(d.effective_from <= %(day)s AND (d.valid_until IS NULL OR %(day)s < d.valid_until))"
 

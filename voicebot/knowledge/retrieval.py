@@ -15,7 +15,7 @@ import numpy as np
 from voicebot.knowledge.documents import SearchHit
 from voicebot.knowledge.embedding import Embedder
 from voicebot.knowledge.store import KnowledgeStore
-from voicebot.knowledge.text import stems
+from voicebot.french.text import stems
 
 
 def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:

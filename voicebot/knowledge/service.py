@@ -130,13 +130,13 @@ class KnowledgeService:
         if backend not in self._answerers:
             from voicebot.knowledge.extractive import ExtractiveAnswerer
 
-            extractive = ExtractiveAnswerer(self, self.settings)
+            extractive = ExtractiveAnswerer(self.retriever, self.embedder, self.settings)
             if backend == "extractive":
                 self._answerers[backend] = extractive
             elif backend == "llm":
                 from voicebot.knowledge.llm_answerer import LlmAnswerer
 
-                self._answerers[backend] = LlmAnswerer(self, extractive, self.settings, base_url=self.llm_base_url)
+                self._answerers[backend] = LlmAnswerer(extractive, self.settings, base_url=self.llm_base_url)
             else:
                 raise KnowledgeError(f"backend de réponse inconnu : {backend!r} (attendu : llm, extractive)")
         return self._answerers[backend]

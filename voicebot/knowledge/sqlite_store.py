@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.knowledge.documents import Chunk, Discrepancy, Document
-from voicebot.knowledge.text import analyzed
+from voicebot.french.text import analyzed
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kb_meta (key TEXT PRIMARY KEY, value TEXT);

@@ -15,9 +15,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
+from voicebot.french.dates import MONTH_NUMBER
 from voicebot.knowledge import figures
 from voicebot.knowledge.documents import Discrepancy, Document
-from voicebot.knowledge.text import fold
+from voicebot.french.text import fold
+
+_MONTH_WORD = re.compile(r"\b(" + "|".join(m for m in MONTH_NUMBER if m.isascii()) + r")\b")
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 _LABELLED = re.compile(r"^[-*+]\s+([^:]{2,80}?)\s+:\s+(.+)$")
@@ -155,7 +158,7 @@ def _kind(text: str) -> str:
         return "amount"
     if "%" in t:
         return "rate"
-    if re.search(r"\b(janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre)\b", t):
+    if _MONTH_WORD.search(t):
         return "date"
     if re.search(r"\bans?\b", t):
         return "age"

@@ -14,7 +14,7 @@ from typing import AsyncIterator, Protocol
 
 from openai import AsyncOpenAI
 
-from voicebot.pipeline.phrases import SYSTEM_PROMPT
+from voicebot.french.phrases import UNGROUNDED_SYSTEM_PROMPT
 
 
 class AnswerError(Exception):
@@ -45,7 +45,7 @@ class OpenAIChatAnswerer:
 
     def __init__(self, base_url: str, *, api_key: str = "not-needed", model: str = "", temperature: float = 0.2,
                  max_tokens: int = 120, first_token_timeout_s: float = 8.0, total_timeout_s: float = 30.0,
-                 system_prompt: str = SYSTEM_PROMPT, client=None):
+                 system_prompt: str = UNGROUNDED_SYSTEM_PROMPT, client=None):
         # ``client``: any object with AsyncOpenAI's chat.completions.create (tests script one).
         self.client = client or AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                                             timeout=total_timeout_s)

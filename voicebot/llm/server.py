@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -17,19 +16,13 @@ from pathlib import Path
 
 import httpx
 
-from voicebot.process import die_with_parent, stop_process_group
+from voicebot.process import die_with_parent, free_port, stop_process_group
 
 log = logging.getLogger("voicebot.llm.server")
 
 
 class LLMServerError(Exception):
     """The embedded LLM server could not be started."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class EmbeddedLlamaServer:

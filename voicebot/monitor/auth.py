@@ -10,27 +10,14 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+# Re-exported: the login path reads them from here; the hashes themselves live in calls (the user store's side).
+from voicebot.calls.passwords import hash_password as hash_password
+from voicebot.calls.passwords import verify_password as verify_password
 
 ROLES = ("admin", "supervisor", "agent")
 SUPERVISORS = frozenset({"admin", "supervisor"})
 AGENTS = frozenset({"admin", "supervisor", "agent"})
 COOKIE = "vb_session"
-
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("voicebot-dummy-password")  # keeps unknown-user logins as slow as known ones
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
 
 
 def new_token() -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voicebot.calls.bus import EventBus, Subscription
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 from voicebot.calls.redaction import mask_caller, redact, redact_data
 from voicebot.calls.store import CallStore
 

@@ -28,11 +28,11 @@ from voicebot.pipeline.frames import SpeakFrame
 from voicebot.pipeline.responder import Responder
 from voicebot.pipeline.turns import TurnDetector
 from voicebot.stt.guard import TranscriptGuard
-from voicebot.stt.processor import WhisperSTT
+from voicebot.pipeline.stt import WhisperSTT
 from voicebot.stt.whisper import WhisperEngine
-from voicebot.telephony.call import CallSession
+from voicebot.call import CallSession
 from voicebot.tts.engines import TTSEngine
-from voicebot.tts.processor import PhraseCache, SpeechSynthesizer
+from voicebot.pipeline.tts import PhraseCache, SpeechSynthesizer
 
 log = logging.getLogger("voicebot.pipeline")
 

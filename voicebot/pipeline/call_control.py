@@ -10,10 +10,10 @@ from pipecat.frames.frames import EndFrame, Frame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.config import PipelineSettings
-from voicebot.pipeline import phrases
+from voicebot.french import phrases
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import CallActionFrame, CallerSpeechFrame, SpeakFrame
-from voicebot.telephony.call import CallSession
+from voicebot.call import CallSession
 
 log = logging.getLogger("voicebot.call")
 

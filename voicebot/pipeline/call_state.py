@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from voicebot.calls.events import CallEvent
+from voicebot.events import CallEvent
 
 log = logging.getLogger("voicebot.turns")
 

@@ -14,11 +14,11 @@ from pipecat.frames.frames import Frame, InputDTMFFrame, InterruptionFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.llm.client import Answerer, AnswerMeta
-from voicebot.pipeline import phrases
+from voicebot.french import phrases
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import (CallActionFrame, CallerSpeechFrame, CallerTranscriptFrame, DTMFDigitFrame,
                                      SpeakFrame, SpeculativeTranscriptFrame)
-from voicebot.pipeline.speech_text import split_speakable
+from voicebot.french.speech import split_speakable
 
 log = logging.getLogger("voicebot.responder")
 

@@ -5,13 +5,17 @@ resampled from 8 kHz G.711 to the pipeline's input rate with pipecat's soxr stre
 ``InputDTMFFrame``; output resamples ``OutputAudioRawFrame`` to 8 kHz and hands it to the RTP
 pacer (20 ms packets). When the caller hangs up (BYE, CANCEL, RTP timeout) the transport asks the
 pipeline worker to cancel (``CancelWorkerFrame`` upstream) and fires ``on_client_disconnected``.
+
+``SipEndpoint`` is the SIP entry the app uses: the protocol-only ``SipUserAgent`` hands each answered
+``SipCall`` up here, where it becomes a ``SipTransport`` + ``SipCallSession`` for ``on_call``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.audio.utils import create_stream_resampler
@@ -23,11 +27,13 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 
-from .call import CallInfo
-from .rtp.session import SAMPLE_RATE, RtpSession
+from voicebot.events import CallEvent
+from voicebot.call import CallInfo
 
-if TYPE_CHECKING:
-    from .sip.endpoint import SipCall, SipEndpoint
+from .rtp.session import SAMPLE_RATE, RtpSession
+from .settings import SipSettings
+from .sip.endpoint import SipCall, SipUserAgent
+from .sip.transaction import Timers
 
 log = logging.getLogger("voicebot.telephony.sip")
 
@@ -182,7 +188,7 @@ class SipTransport(BaseTransport):
 class SipCallSession:
     """``CallSession`` of a SIP call: hang-up is BYE, transfer is REFER to the queue's agent URI."""
 
-    def __init__(self, call: "SipCall", endpoint: "SipEndpoint") -> None:
+    def __init__(self, call: SipCall, endpoint: SipEndpoint) -> None:
         self._call = call
         self._endpoint = endpoint
         self.info = CallInfo(call_id=call.call_id, channel="sip", caller=call.caller, sample_rate=SAMPLE_RATE,
@@ -208,6 +214,40 @@ class SipCallSession:
             ok = False
         else:
             ok = await self._endpoint.transfer(self._call, target)
-        self._endpoint._emit(self.info.call_id, "transfer",
-                             {"queue": queue, "target": target, "status": "accepted" if ok else "failed"})
+        self._endpoint.emit(CallEvent(call_id=self.info.call_id, type="transfer",
+                                      data={"queue": queue, "target": target,
+                                            "status": "accepted" if ok else "failed"}))
         return ok
+
+
+OnCall = Callable[[SipTransport, SipCallSession], Awaitable[None]]
+
+
+class SipEndpoint(SipUserAgent):
+    """The SIP entry of a worker: each answered call runs ``on_call(transport, session)``.
+
+    ``on_event`` (optional) receives the ``CallEvent`` s the SIP side itself produces ("transfer").
+    """
+
+    def __init__(self, settings: SipSettings, on_call: OnCall, *, timers: Timers | None = None,
+                 on_event: Callable[[CallEvent], Any] | None = None) -> None:
+        super().__init__(settings, self._answered, timers=timers)
+        self.on_call = on_call
+        self.on_event = on_event
+
+    async def _answered(self, call: SipCall) -> None:
+        transport = SipTransport(call.rtp, call_id=call.call_id)
+        session = SipCallSession(call, self)
+        call.on_ended = transport.on_call_ended
+        await self.on_call(transport, session)
+
+    def emit(self, event: CallEvent) -> None:
+        """Hand an event to ``on_event``; an observer that fails never breaks the call."""
+        if self.on_event is None:
+            return
+        try:
+            result = self.on_event(event)
+            if asyncio.iscoroutine(result):
+                self._spawn(result, "sip-event")
+        except Exception:
+            log.exception("event sink failed", extra={"call_id": event.call_id})

@@ -18,7 +18,7 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from starlette.websockets import WebSocketState
 
-from voicebot.telephony.call import CallInfo
+from voicebot.call import CallInfo
 from voicebot.telephony.serializers import PcmSerializer, SafeTwilioSerializer
 
 log = logging.getLogger("voicebot.telephony")

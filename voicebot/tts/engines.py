@@ -24,8 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from voicebot.llm.server import free_port
-from voicebot.process import die_with_parent, stop_process_group
+from voicebot.process import die_with_parent, free_port, stop_process_group
 
 log = logging.getLogger("voicebot.tts")
 

@@ -2,8 +2,10 @@
 
 One UDP socket serves every call. Each datagram is checked (size, per-source rate, allowed source)
 before it is parsed; a bad one gets 400 (or is dropped when unreadable) and touches no call.
-Each call owns its dialog, INVITE transaction and RTP session (``SipCall``); the app's
-``on_call(transport, session)`` builds and runs the pipeline, and when it returns we send BYE.
+Each call owns its dialog, INVITE transaction and RTP session (``SipCall``). Once a call is answered the
+user agent hands the ``SipCall`` upward through ``on_answered`` (``telephony.sip_transport`` turns it into a
+pipecat transport and a ``CallSession``), and when that returns we send BYE. This module knows nothing of
+pipecat, of the pipeline or of call events.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ SUPPORTED_EXTENSIONS = frozenset({"replaces", "norefersub", "timer"})
 CALL_TASK_GRACE_S = 5.0
 STOP_TIMEOUT_S = 5.0  # shutdown does not wait 64*T1 for peers that do not answer our BYE  # how long on_call may run after the call ended before it is cancelled
 Address = tuple[str, int]
-OnCall = Callable[[Any, Any], Awaitable[None]]
+OnAnswered = Callable[["SipCall"], Awaitable[None]]
+OnEnded = Callable[[str], Awaitable[None]]
 
 
 @dataclass
@@ -53,8 +56,7 @@ class SipCall:
     end_reason: str = ""
     started_at: float = field(default_factory=time.time)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
-    transport: Any = None  # SipTransport (pipecat), set when answered
-    session: Any = None  # SipCallSession
+    on_ended: OnEnded | None = None  # told why the call ended (either side), set by whoever runs the call
     task: asyncio.Task | None = None
     transfer: TransferAttempt | None = None
     reinvite_tx: InviteServerTransaction | None = None
@@ -64,12 +66,12 @@ class SipCall:
         return NameAddr.parse(self.invite.get("From") or "").uri
 
 
-class SipEndpoint(asyncio.DatagramProtocol):
-    def __init__(self, settings: SipSettings, on_call: OnCall, *, timers: Timers | None = None,
-                 on_event: Callable[[Any], Any] | None = None) -> None:
+class SipUserAgent(asyncio.DatagramProtocol):
+    """The SIP user agent server of one worker: every call it answers goes to ``on_answered``."""
+
+    def __init__(self, settings: SipSettings, on_answered: OnAnswered, *, timers: Timers | None = None) -> None:
         self.settings = settings
-        self.on_call = on_call
-        self.on_event = on_event  # receives voicebot.calls.events.CallEvent ("transfer")
+        self.on_answered = on_answered
         self.timers = timers or Timers(settings.t1_s, settings.t2_s)
         self.calls: dict[str, SipCall] = {}
         self.source_filter = SourceFilter(settings.allowed_cidrs)
@@ -128,18 +130,6 @@ class SipEndpoint(asyncio.DatagramProtocol):
     def _send(self, data: bytes, addr: Address) -> None:
         if self._transport is not None:
             self._transport.sendto(data, addr)
-
-    def _emit(self, call_id: str, type_: str, data: dict[str, Any]) -> None:
-        if self.on_event is None:
-            return
-        from ...calls.events import CallEvent
-
-        try:
-            result = self.on_event(CallEvent(call_id=call_id, type=type_, data=data))  # type: ignore[arg-type]
-            if asyncio.iscoroutine(result):
-                self._spawn(result, "sip-event")
-        except Exception:  # an observer must not break a call
-            log.exception("event sink failed", extra={"call_id": call_id})
 
     # -- receiving ---------------------------------------------------------------------------
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
@@ -355,10 +345,6 @@ class SipEndpoint(asyncio.DatagramProtocol):
                                               body=call.answer_sdp, to_tag=call.dialog.local_tag))
         call.state = "answered"
         call.rtp.on_timeout = lambda: self._spawn(self.hangup(call, "rtp_timeout"), "sip-rtp-timeout")
-        from ..sip_transport import SipCallSession, SipTransport
-
-        call.transport = SipTransport(call.rtp, call_id=call.call_id)
-        call.session = SipCallSession(call, self)
         call.rtp.start()
         log.info("sip call answered", extra={"call_id": call.call_id, "codec": call.media.codec,
                                              "caller": call.caller})
@@ -371,7 +357,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
 
     async def _run_call(self, call: SipCall) -> None:
         try:
-            await self.on_call(call.transport, call.session)
+            await self.on_answered(call)
         except asyncio.CancelledError:
             pass
         except Exception:
@@ -521,8 +507,8 @@ class SipEndpoint(asyncio.DatagramProtocol):
         await call.rtp.close()
         self.call_limiter.release()
         self.calls.pop(call.call_id, None)
-        if call.transport is not None:
-            await call.transport.on_call_ended(reason)
+        if call.on_ended is not None:
+            await call.on_ended(reason)
         if call.task is not None and not call.task.done() and call.task is not asyncio.current_task():
             self._spawn(_cancel_later(call.task, CALL_TASK_GRACE_S), "sip-call-reaper")
 

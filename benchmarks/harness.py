@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from voicebot.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VOICEBOT_SHARED_DIR", REPO.parent / "shared"))
@@ -27,11 +27,6 @@ def transcripts() -> dict[str, str]:
     with (CLIPS / "manifest.csv").open(encoding="utf-8") as f:
         return {row["file"]: row["transcript"] for row in csv.DictReader(f)}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import (CallerTranscriptFrame, CallerTurnFrame, SpeculativeTranscriptFrame,
                                      SpeculativeTurnFrame)
-from voicebot.pipeline.phrases import is_backchannel
+from voicebot.french.phrases import is_backchannel
 from voicebot.stt.guard import TranscriptGuard
 from voicebot.stt.scheduler import STTShed
 from voicebot.stt.whisper import WhisperEngine

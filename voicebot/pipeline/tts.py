@@ -16,7 +16,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import SpeakFrame
-from voicebot.pipeline.speech_text import to_speech
+from voicebot.french.speech import to_speech
 from voicebot.tts.engines import TTSEngine, TTSError
 
 log = logging.getLogger("voicebot.tts")

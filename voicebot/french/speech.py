@@ -35,6 +35,8 @@ from typing import Any
 
 from num2words import num2words
 
+from voicebot.french.dates import MONTHS
+
 __all__ = ["to_speech", "split_speakable"]
 
 # ---------------------------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ def _phone_short(m: re.Match[str]) -> str:
     return f"{m.group(1)}{_integer_words(m.group(2))}, {_integer_words(m.group(3))}"
 
 
-_MONTHS = "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split()
+_MONTHS = MONTHS
 
 
 def _date_words(day: str, month: str, year: str | None) -> str | None:

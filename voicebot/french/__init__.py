@@ -1,0 +1,6 @@
+"""French text, in one leaf package every other room may import (it imports nothing of voicebot).
+
+``speech`` (text written for the ear: numbers, dates, amounts, sentence cutting for TTS), ``dates``
+(month names, spoken dates), ``sentences`` (cutting written text into sentences) and ``phrases``
+(every fixed sentence the caller hears, the LLM system prompt, caller-word matching).
+"""
