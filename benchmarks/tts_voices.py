@@ -60,6 +60,7 @@ async def measure(engine, stt: WhisperEngine) -> dict:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only", help="comma-separated substrings of candidate names to run (default: all)")
     args = ap.parse_args()
     settings = load_settings()
     stt = WhisperEngine(resolve("stt", settings).path, cpu_threads=2)
@@ -72,7 +73,13 @@ async def main() -> None:
         "kokoro jm_kumo, French phonemes": KokoroEngine("jm_kumo"),
         "kokoro jf_alpha, French phonemes": KokoroEngine("jf_alpha"),
     }
-    results = {name: await measure(engine, stt) for name, engine in candidates.items()}
+    if args.only:
+        keep = [k.strip() for k in args.only.split(",")]
+        candidates = {n: e for n, e in candidates.items() if any(k in n for k in keep)}
+    results = {}
+    for name, engine in candidates.items():
+        results[name] = await measure(engine, stt)
+        print(f"# {name}: {results[name]}", flush=True)  # a long run keeps what it measured
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return
