@@ -425,6 +425,8 @@ def markdown(r: dict) -> str:
         lines.append(f"| {lv} | {s['answered']}/{s['turns']} | {s['p50_ms']} | {s['p95_ms']} |")
     lines += ["", f"Largest level whose p95 stays under twice the single-call p95: "
                   f"{r['concurrency']['max_level_p95_within_2x_single']}"]
+    if r["concurrency"].get("note"):
+        lines += ["", f"Concurrency: {r['concurrency']['note']}"]
     lines += _product_lines(r.get("product"))
     if r.get("sip"):
         lines += ["", "## SIP vs WebSocket (voicebot, same clips, caller side)", "",
@@ -556,11 +558,36 @@ def run(settings: Settings, *, quick: bool, calls: int | None, as_json: bool, ab
     return 0
 
 
-if __name__ == "__main__":  # re-render Markdown and plots from a results JSON
+def from_partial(partial: Path, calls_planned: int, note: str) -> dict:
+    """latency.json from an interrupted run's side_by_side.partial.json: the calls both sides completed.
+
+    Only whole calls played by both systems are kept (a call one side has not played yet is not a failure
+    of that side); the planned turns are those calls' turns, so failures inside them still count.
+    """
+    from voicebot.config import load_settings
+
+    samples = [TurnSample(**d) for d in json.loads(partial.read_text())]
+    done = sorted({s.call for s in samples if s.system == "ours"} & {s.call for s in samples if s.system == "reference"})
+    bench = Bench(load_settings(), False, calls_planned, partial.parent, False)
+    planned = [p for p in bench.plan() if p[0] in done]
+    bench.plan = lambda: planned  # type: ignore[method-assign]
+    r = bench.results([s for s in samples if s.call in done], {"levels": {}, "max_level_p95_within_2x_single": None,
+                                                                "note": note}, os.getloadavg())
+    r["mode"] = f"interrupted: {len(done)} of {calls_planned} calls per side"
+    r["machine"]["note"] += f"; {note}"
+    r["machine"]["loadavg_at_render"] = r["machine"].pop("loadavg_after_side_by_side")
+    r["machine"]["loadavg_start"] = None  # not in the partial file: see the load log kept beside the results
+    return r
+
+
+if __name__ == "__main__":  # re-render Markdown and plots from a results JSON (or an interrupted run)
     import argparse
 
     ap = argparse.ArgumentParser(description="re-render latency.md and the plots from latency.json")
     ap.add_argument("json_path")
+    ap.add_argument("--partial-calls", type=int, help="json_path is side_by_side.partial.json of a run of N calls")
+    ap.add_argument("--note", default="", help="why the run was interrupted")
     a = ap.parse_args()
     path = Path(a.json_path)
-    write_results(json.loads(path.read_text()), path.parent)
+    result = from_partial(path, a.partial_calls, a.note) if a.partial_calls else json.loads(path.read_text())
+    write_results(result, path.parent)
