@@ -19,12 +19,13 @@ from voicebot.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VOICEBOT_SHARED_DIR", REPO.parent / "shared"))
-CLIPS = SHARED / "data" / "speech-fr"
+CLIPS = SHARED / "data" / "speech-fr"  # all 36 clips: the benchmarks that need many read them here
+TEST_CLIPS = REPO / "tests" / "data" / "speech-fr"  # the five committed with the tests (licences there)
 
 
-def transcripts() -> dict[str, str]:
-    """Reference transcripts of the shared French clips, by file name."""
-    with (CLIPS / "manifest.csv").open(encoding="utf-8") as f:
+def transcripts(clips: Path = CLIPS) -> dict[str, str]:
+    """Reference transcripts of a folder of French clips (its manifest.csv), by file name."""
+    with (clips / "manifest.csv").open(encoding="utf-8") as f:
         return {row["file"]: row["transcript"] for row in csv.DictReader(f)}
 
 

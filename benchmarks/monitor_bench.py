@@ -119,7 +119,9 @@ async def main() -> None:
         await asyncio.gather(*watchers, return_exceptions=True)
         await sup.aclose()
 
-    ms = lambda x: f"{x * 1000:.1f} ms"
+    def ms(x: float) -> str:
+        return f"{x * 1000:.1f} ms"
+
     print(f"calls={args.calls} turn_every={args.turn_every}s run={args.seconds}s")
     print(f"turns without monitor clients: {turns0}; with: {turns1}")
     print(f"turn event -> WebSocket receipt ({len(lat)} turns, {args.calls + 1} clients): "

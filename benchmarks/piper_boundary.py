@@ -59,7 +59,7 @@ async def main() -> None:
                 http.append((time.perf_counter() - t0) * 1000)
     finally:
         await server.stop()
-    overhead = [h - i for h, i in zip(http, inproc)]
+    overhead = [h - i for h, i in zip(http, inproc, strict=True)]
     out = {"in_process_ms": {"p50": p(inproc, 50), "p95": p(inproc, 95)},
            "http_server_ms": {"p50": p(http, 50), "p95": p(http, 95)},
            "boundary_overhead_ms": {"p50": p(overhead, 50), "p95": p(overhead, 95),

@@ -66,7 +66,7 @@ def spoken_questions(out_dir: Path) -> list[dict]:
     out_dir.mkdir(parents=True, exist_ok=True)
     voice, audio = asyncio.run(_synth(QUESTIONS)) if not _in_loop() else _synth_in_thread()
     made = []
-    for i, (text, (pcm, rate)) in enumerate(zip(QUESTIONS, audio)):
+    for i, (text, (pcm, rate)) in enumerate(zip(QUESTIONS, audio, strict=True)):
         x = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
         x = soxr.resample(x, rate, 16000) if rate != 16000 else x
         x = np.concatenate([np.zeros(6400, np.float32), x, np.zeros(3200, np.float32)])

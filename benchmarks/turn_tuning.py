@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import statistics
+from pathlib import Path
 
 import numpy as np
 import soxr
@@ -57,8 +58,9 @@ GRID = [  # label, settings
 FRAME = 320  # 20 ms at 16 kHz
 
 
-def telephone_16k(name: str) -> bytes:
-    audio = read_wav(CLIPS / name, 8000).astype(np.float32)
+def telephone_16k(name: str, clips: Path = CLIPS) -> bytes:
+    """A clip through the telephone line: down to 8 kHz, back up to the pipeline's 16 kHz."""
+    audio = read_wav(clips / name, 8000).astype(np.float32)
     return np.clip(soxr.resample(audio, 8000, 16000), -32768, 32767).astype(np.int16).tobytes()
 
 

@@ -83,7 +83,10 @@ def postgres_server():
     if os.geteuid() == 0:
         shutil.chown(tmp, "postgres", "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
-    run = lambda *a: subprocess.run([*prefix, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def run(*a: str) -> None:
+        subprocess.run([*prefix, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
     run(_pg_bin("initdb"), "-D", data, "-U", "voicebot", "--auth=trust", "-E", "UTF8", "--no-sync")
     run(_pg_bin("pg_ctl"), "-D", data, "-w", "-t", "30", "-l", os.path.join(tmp, "log"), "-o",
         f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start")

@@ -1,4 +1,4 @@
-"""Test support for the real-time core: a real `voicebot serve` process, shared clips, audio checks."""
+"""Test support for the real-time core: a real `voicebot serve` process, the committed clips, audio checks."""
 
 from __future__ import annotations
 
@@ -10,13 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import CLIPS, REPO, SHARED, ServerProcess, free_port, transcripts  # noqa: F401
+from benchmarks import harness
+from benchmarks.harness import REPO, TEST_CLIPS, ServerProcess, free_port  # noqa: F401
 
 
 def clip(name: str) -> Path:
-    path = CLIPS / name
-    assert path.is_file(), f"shared clip missing: {path} (set VOICEBOT_SHARED_DIR)"
+    """One of the French clips committed under tests/data/speech-fr/."""
+    path = TEST_CLIPS / name
+    assert path.is_file(), f"test clip missing: {path}"
     return path
+
+
+def transcripts() -> dict[str, str]:
+    """Reference transcripts of the committed clips, by file name."""
+    return harness.transcripts(TEST_CLIPS)
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 180, input: str | None = None

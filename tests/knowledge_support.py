@@ -3,11 +3,14 @@
 Binaries: Debian's PostgreSQL when its pgvector extension is installed (`postgresql-15-pgvector`),
 else the PostgreSQL 16 + pgvector build shipped by the PyPI package `pgserver` (Debian bookworm's
 archive has no pgvector package). PostgreSQL refuses to run as root, so under root the server runs as
-the `postgres` system user through `runuser` (the data dir is chowned to it).
+the `postgres` system user through `runuser` (the data dir is chowned to it). That user must reach the
+binaries: pgserver's live in the virtualenv, inside the checkout, which CI may clone into a mode-0700
+folder; they are then copied once to a root-owned, world-readable folder under the system temp dir.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -32,6 +35,26 @@ def _bin_dir() -> Path | None:
     return bundled if (bundled / "pg_ctl").exists() else None
 
 
+def _reachable_by(user: str, bin_dir: Path) -> Path:
+    """``bin_dir``, or a copy of its installation ``user`` can execute (every parent must be traversable)."""
+    if subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(bin_dir / "pg_ctl")]).returncode == 0:
+        return bin_dir
+    install = bin_dir.parent
+    tag = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / f"voicebot-pginstall-{os.geteuid()}-{tag}"
+    if target.exists() and (target.stat().st_uid != os.geteuid() or target.stat().st_mode & 0o022):
+        raise RuntimeError(f"{target} is not ours (owner or mode): remove it")  # never run someone else's binaries
+    if not (target / "bin" / "pg_ctl").exists():
+        partial = target.with_name(f"{target.name}.{os.getpid()}")
+        shutil.copytree(install, partial, symlinks=True)
+        os.chmod(partial, 0o755)
+        try:
+            os.rename(partial, target)
+        except OSError:  # another test process copied it first
+            shutil.rmtree(partial, ignore_errors=True)
+    return target / "bin"
+
+
 
 class PostgresServer:
     """initdb + pg_ctl start on 127.0.0.1:<free port>; `dsn` once started; stop() removes everything."""
@@ -40,11 +63,11 @@ class PostgresServer:
         bin_dir = _bin_dir()
         if bin_dir is None:
             raise RuntimeError("no PostgreSQL with pgvector: pip install pgserver, or apt-get install postgresql-15-pgvector")
-        self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="kb-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
         self.user = "postgres" if os.geteuid() == 0 else None
+        self.bin_dir = _reachable_by(self.user, bin_dir) if self.user else bin_dir
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]

@@ -10,12 +10,16 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.transports.base_transport import BaseTransport
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voicebot import metrics
+from voicebot.call import SHUTDOWN, CallSession
 from voicebot.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
@@ -27,30 +31,38 @@ from voicebot.pipeline.builder import Services, build_call, greeting_frame
 from voicebot.french.speech import to_speech
 from voicebot.stt.whisper import WhisperEngine
 from voicebot.telephony.capacity import Capacity
-from voicebot.telephony.websocket import WebSocketCallSession, websocket_router
-from voicebot.tts.engines import EspeakEngine, KokoroEngine, PiperServerEngine, TTSEngine
+from voicebot.telephony.websocket import websocket_router
 from voicebot.pipeline.tts import PhraseCache
+from voicebot.tts.engines import EspeakEngine, KokoroEngine, PiperServerEngine, TTSEngine
 from voicebot.tts.scheduler import TTSScheduler
 
-log = logging.getLogger("voicebot")
+if TYPE_CHECKING:
+    from voicebot.knowledge.service import KnowledgeService
+    from voicebot.telephony.sip_transport import SipEndpoint
+
+log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
     """The worker cannot start: one precise message."""
 
 
+# What every LogRecord carries; anything else on a record came from ``extra=`` and is logged as a field.
+_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per log line, with the call id when there is one."""
+    """One JSON object per log line: time, level, logger, message, and the ``extra=`` fields (call id...)."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
                "msg": record.getMessage()}
-        call_id = getattr(record, "call_id", None)
-        if call_id:
-            out["call_id"] = call_id
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and key not in out and value is not None and value != "":
+                out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+        return json.dumps(out, ensure_ascii=False, default=str)
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -83,7 +95,7 @@ def _tts_engine(settings: Settings) -> TTSEngine:
     english_voice = s.voice == "embedded"  # engine=piper with the offline English voice
     log_dir = settings.server.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    return PiperServerEngine(model.path, workers=s.workers, length_scale=1.0 / s.speaking_rate,
+    return PiperServerEngine(model.local_path, workers=s.workers, length_scale=1.0 / s.speaking_rate,
                              french_phonemes=english_voice, log_dir=log_dir)
 
 
@@ -143,12 +155,12 @@ class Worker:
     services: Services | None = None
     llm_server: EmbeddedLlamaServer | None = None
     admission: Capacity | None = None
-    calls: dict[str, WebSocketCallSession] = field(default_factory=dict)
+    calls: dict[str, CallSession] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     ready: bool = False
-    call_services: CallServices | None = None
-    sip: object | None = None  # the SIP endpoint, when sip.enabled
-    knowledge: object | None = None  # the KnowledgeService
+    call_services: CallServices = field(init=False)
+    sip: SipEndpoint | None = None  # when sip.enabled
+    knowledge: KnowledgeService | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -164,7 +176,7 @@ class Worker:
         try:
             stt = resolve("stt", s)
             whisper = await asyncio.to_thread(
-                WhisperEngine, stt.path, device=s.stt.device, compute_type=s.stt.compute_type,
+                WhisperEngine, stt.local_path, device=s.stt.device, compute_type=s.stt.compute_type,
                 language=s.stt.language, beam_size=s.stt.beam_size, cpu_threads=s.stt.cpu_threads,
                 max_parallel=s.stt.max_parallel, batch_size=s.stt.batch_size, shed_backlog=s.stt.shed_backlog)
             if stt.degraded:
@@ -175,7 +187,7 @@ class Worker:
             base_url, model = s.llm.base_url, s.llm.model
             if s.llm.backend == "embedded":
                 self.llm_server = EmbeddedLlamaServer(
-                    llm.path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
+                    llm.local_path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
                     log_file=s.server.data_dir / "logs" / "llama-server.log", prompt_cache=s.llm.prompt_cache)
                 (s.server.data_dir / "logs").mkdir(parents=True, exist_ok=True)
                 await self.llm_server.start_async()
@@ -243,21 +255,20 @@ class Worker:
             self.sip = None
         for session in list(self.calls.values()):
             with contextlib.suppress(Exception):
-                await session.close(1001, "server shutting down")
+                await session.close(SHUTDOWN)
         if self.services is not None:
             await self.services.tts.stop()
         if self.llm_server is not None:
             await asyncio.to_thread(self.llm_server.stop)
             self.llm_server = None
-        if self.call_services is not None:
-            with contextlib.suppress(Exception):
-                await self.call_services.stop()
+        with contextlib.suppress(Exception):
+            await self.call_services.stop()
 
-    async def run_call(self, transport, session) -> None:
-        """Run one call's pipeline to its end (any CallSession: WebSocket or SIP)."""
+    async def run_call(self, transport: BaseTransport, session: CallSession) -> None:
+        """Run one call's pipeline to its end, whatever the media entry (WebSocket PCM, Twilio or SIP)."""
         from pipecat.workers.runner import WorkerRunner
 
-        assert self.services is not None and self.call_services is not None
+        assert self.services is not None
         info = session.info
         self.calls[info.call_id] = session
         outlet = EventOutlet(self.call_services.bus)
@@ -265,8 +276,7 @@ class Worker:
 
         def publish(event: CallEvent) -> None:
             outlet.put(event)
-            if getattr(session, "send_events", False) and event.type in CLIENT_EVENTS:
-                session.send_event({"event": CLIENT_EVENTS[event.type], **event.data})
+            session.send_event(event)
             if event.type == "error":
                 metrics.ERRORS_TOTAL.labels(stage=event.data.get("stage", "unknown")).inc()
 
@@ -275,24 +285,35 @@ class Worker:
 
         worker, state = build_call(self.services, transport, session, publish=publish, audio_tap=tap)
         control.register(PipelineCallControl(session, worker))
-        runner = WorkerRunner(handle_sigint=False, handle_sigterm=False, check_dangling_tasks=False)
-        end_reason = "caller_hangup"
+        self._on_connection_events(transport, worker)
+        watcher = asyncio.create_task(_cancel_when_ended(session, worker))
+        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id)
+        log.info("call started (%s)", info.channel, extra={"call_id": info.call_id})
+        failed = False
+        try:
+            runner = WorkerRunner(handle_sigint=False, handle_sigterm=False, check_dangling_tasks=False)
+            await runner.add_workers(worker)
+            await runner.run()
+        except Exception as e:  # the call ends; the worker and other calls go on
+            failed = True
+            log.exception("call failed: %s", e, extra={"call_id": info.call_id})
+        finally:
+            watcher.cancel()
+            # The media side knows how the call ended; a call still up when its pipeline is over is the bot's doing.
+            end_reason = session.end_reason or ("error" if failed else "bot_hangup")
+            state.publish("call_ended", reason=end_reason)
+            control.unregister(info.call_id)
+            await outlet.close()
+            self.calls.pop(info.call_id, None)
+            await session.close(end_reason)
+            log.info("call ended (%s)", end_reason, extra={"call_id": info.call_id})
 
-        async def end() -> None:
-            await worker.cancel()
-
-        if hasattr(session, "on_end"):
-            session.on_end = end
-        watcher = None
-        if hasattr(session, "wait_ended"):  # SIP: BYE from either side ends the pipeline
-            async def watch() -> None:
-                await session.wait_ended()
-                await worker.cancel()
-
-            watcher = asyncio.create_task(watch())
+    def _on_connection_events(self, transport: BaseTransport, worker: PipelineWorker) -> None:
+        """Greet the caller once the media is up; stop the pipeline when the peer's connection drops."""
 
         @transport.event_handler("on_client_connected")
         async def _connected(_t, _client):
+            assert self.services is not None
             greeting = greeting_frame(self.services)
             if greeting is not None:
                 await worker.queue_frames([greeting])
@@ -301,40 +322,11 @@ class Worker:
         async def _disconnected(_t, _client):
             await worker.cancel()
 
-        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id)
-        log.info("call started (%s)", info.channel, extra={"call_id": info.call_id})
-        try:
-            await runner.add_workers(worker)
-            await runner.run()
-        except Exception as e:  # the call ends; the worker and other calls go on
-            end_reason = "error"
-            log.exception("call failed: %s", e, extra={"call_id": info.call_id})
-        finally:
-            if watcher is not None:
-                watcher.cancel()
-            end_reason = (getattr(session, "hangup_reason", None) or getattr(session, "end_reason", None)
-                          or end_reason)
-            state.publish("call_ended", reason=end_reason)
-            control.unregister(info.call_id)
-            await outlet.close()
-            self.calls.pop(info.call_id, None)
-            if isinstance(session, WebSocketCallSession):
-                session.on_end = None
-                await session.close(1000, end_reason)
-            log.info("call ended (%s)", end_reason, extra={"call_id": info.call_id})
 
-
-# Pipeline events forwarded to a binary-endpoint client, and their names there.
-CLIENT_EVENTS = {
-    "transcript_final": "transcript",
-    "bot_text": "bot_text",
-    "turn": "turn",
-    "barge_in": "barge_in",
-    "silence": "silence",
-    "transfer": "transfer_status",
-    "error": "error",
-    "dtmf": "dtmf",
-}
+async def _cancel_when_ended(session: CallSession, worker: PipelineWorker) -> None:
+    """The media side ended the call (BYE, socket closed, hang-up): stop its pipeline."""
+    await session.wait_ended()
+    await worker.cancel()
 
 
 def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:

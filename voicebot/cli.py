@@ -17,7 +17,7 @@ from voicebot.config import ConfigError, Settings, load_settings
 
 # Capabilities that add their own subcommands with register(subparsers), if present.
 COMMAND_MODULES = ("voicebot.knowledge.cli", "voicebot.calls.cli", "voicebot.telephony.sip.cli",
-                   "benchmarks.cli")
+                   "benchmarks.cli", "voicebot.backoffice.cli")
 
 
 def _error(msg: str) -> int:
@@ -31,15 +31,40 @@ def cmd_serve(args, settings: Settings) -> int:
     return serve(settings)
 
 
+async def _said(texts: list[str], settings: Settings, directory: Path) -> list[Path]:
+    """The caller's questions spoken by the offline voice (espeak-ng), one WAV per question."""
+    from voicebot.telephony.caller import write_wav
+    from voicebot.tts.engines import EspeakEngine, TTSError
+
+    engine = EspeakEngine(settings.tts.espeak_voice, int(165 * settings.tts.speaking_rate))
+    paths = []
+    for i, text in enumerate(texts):
+        try:
+            pcm = await engine.synthesize(text)
+        except TTSError as e:
+            raise ValueError(f"--say {text!r}: {e}") from None
+        path = directory / f"say-{i}.wav"
+        write_wav(path, pcm, engine.sample_rate)
+        paths.append(path)
+    return paths
+
+
 def cmd_call(args, settings: Settings) -> int:
+    import tempfile
+
     from voicebot.telephony.caller import CallerError, place_call, write_wav
 
+    if not args.turns:
+        return _error("give the caller's turns: --wav FILE or --say \"question\" (repeatable)")
     url = args.url or f"ws://127.0.0.1:{settings.server.http_port}/ws/pcm"
-    try:
-        result = asyncio.run(place_call(url, [Path(w) for w in args.wav], rate=args.rate,
-                                        answer_timeout_s=args.timeout, caller_id=args.caller))
-    except CallerError as e:
-        return _error(str(e))
+    with tempfile.TemporaryDirectory(prefix="voicebot-say-") as tmp:
+        try:
+            said = iter(asyncio.run(_said([v for k, v in args.turns if k == "say"], settings, Path(tmp))))
+            wavs = [Path(v) if k == "wav" else next(said) for k, v in args.turns]
+            result = asyncio.run(place_call(url, wavs, rate=args.rate, answer_timeout_s=args.timeout,
+                                            caller_id=args.caller))
+        except (CallerError, ValueError) as e:
+            return _error(str(e))
     if args.out:
         write_wav(Path(args.out), bytes(result.bot_audio), result.rate)
     for t in result.turns:
@@ -113,9 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("call", help="call the agent with WAV files as the caller's turns (test softphone)")
+    p = sub.add_parser("call", help="call the agent with WAV files or spoken text as the caller's turns "
+                                    "(test softphone)")
     _add_settings_flags(p)
-    p.add_argument("--wav", action="append", required=True, help="a caller turn (repeat for several turns)")
+    p.add_argument("--wav", action="append", dest="turns", type=lambda v: ("wav", v), metavar="FILE",
+                   help="a caller turn from a WAV file (repeat for several turns)")
+    p.add_argument("--say", action="append", dest="turns", type=lambda v: ("say", v), metavar="TEXT",
+                   help="a caller turn spoken from TEXT by the offline voice (espeak-ng); mixes with --wav in order")
     p.add_argument("--url", help="WebSocket URL (default: the binary endpoint of a local `voicebot serve`)")
     p.add_argument("--out", help="write everything the bot said to this WAV file")
     p.add_argument("--json", action="store_true", help="one JSON object per turn")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from voicebot.backoffice.settings import BackofficeSettings
 from voicebot.calls.settings import CallsSettings
 from voicebot.knowledge.settings import KnowledgeSettings
 from voicebot.monitor.settings import MonitorSettings
@@ -34,6 +35,8 @@ class Section(BaseModel):
 
 
 class ServerSettings(Section):
+    """The HTTP/WebSocket server and the worker's data directory."""
+
     http_host: str = Field("127.0.0.1", description="Address the HTTP/WebSocket server listens on.")
     http_port: int = Field(8765, ge=1, le=65535, description="Port of the HTTP/WebSocket server.")
     data_dir: Path = Field(Path("var"), description="Where models are prepared and call data is kept.")
@@ -48,6 +51,8 @@ class ServerSettings(Section):
 
 
 class STTSettings(Section):
+    """Speech-to-text: which Whisper model, where it runs, how hard it searches."""
+
     model: str = Field(
         "embedded",
         description="'embedded' (faster-whisper base from PyPI, prepared in data_dir), a manifest role id "
@@ -66,6 +71,8 @@ class STTSettings(Section):
 
 
 class LLMSettings(Section):
+    """Where answers come from: embedded llama.cpp, an OpenAI-compatible server (vLLM), or extraction."""
+
     backend: Literal["embedded", "openai", "extractive"] = Field(
         "embedded",
         description="'embedded' starts a llama.cpp server child process; 'openai' uses base_url (vLLM); "
@@ -89,6 +96,8 @@ class LLMSettings(Section):
 
 
 class TTSSettings(Section):
+    """Text-to-speech: engine, voice, speed and the phrase cache."""
+
     engine: Literal["auto", "piper", "espeak", "kokoro"] = Field(
         "auto",
         description="'piper' (a French Piper voice in production), 'espeak' (espeak-ng French), 'kokoro' "
@@ -108,6 +117,8 @@ class TTSSettings(Section):
 
 
 class PipelineSettings(Section):
+    """The conversation: greeting, turn-taking, barge-in, silence and call-length limits."""
+
     greeting: str = Field(
         "Bonjour, vous êtes en ligne avec l'assistant vocal de la Région Île-de-France. Comment puis-je vous aider ?",
         description="Spoken when the call starts ('' = none).",
@@ -132,11 +143,15 @@ class PipelineSettings(Section):
 
 
 class WebSocketSettings(Section):
+    """Limits of the WebSocket media entries (hostile input is bounded here)."""
+
     max_frame_bytes: int = Field(64_000, ge=320, description="Largest binary/text WebSocket message accepted.")
     allowed_rates: list[int] = Field([8000, 16000, 24000, 48000], description="PCM rates accepted at connect time.")
 
 
 class ModelsSettings(Section):
+    """Where the model manifest (roles -> files or servers) is read from."""
+
     manifest: Path | None = Field(None, description="Model manifest (default: models/manifest.toml in the package).")
 
 
@@ -158,6 +173,7 @@ class Settings(BaseSettings):
     sip: SipSettings = Field(default_factory=SipSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    backoffice: BackofficeSettings = Field(default_factory=BackofficeSettings)
 
     @field_validator("server", mode="after")
     @classmethod

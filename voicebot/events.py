@@ -23,6 +23,7 @@ EventType = Literal[
     "silence",  # data: seconds, action ("prompt" | "hangup")
     "transfer",  # data: queue, target, reason ("caller_request" | "dtmf" | "no_answer" | "supervisor"), status
     "error",  # data: stage, message
+    "lookup",  # data: tool, outcome, dossier (masked reference), via, ms, told (what the caller heard), turn
     "call_ended",  # data: reason ("caller_hangup" | "bot_hangup" | "silence" | "max_duration" | "transfer" | "error")
     # added by the calls/monitor side (published by the recorder and the control registry):
     "alert",  # data: kind ("person_requested" | "not_understood" | "long_silence" | "anger"), message (French), turn

@@ -26,12 +26,21 @@ class ModelError(Exception):
 
 @dataclass
 class ResolvedModel:
+    """Where a model role's weights come from, and whether that is a degraded choice."""
+
     role: str
     path: Path | None  # file or directory to load; None when served remotely (vLLM)
     source: str  # where it comes from, in words
     degraded: bool = False
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def local_path(self) -> Path:
+        """The weights on this machine; a role served remotely has none to load here."""
+        if self.path is None:
+            raise ModelError(f"{self.role}: {self.source} is served remotely, there is nothing to load locally")
+        return self.path
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:

@@ -183,7 +183,7 @@ def main() -> int:
                               "cpu_faster_whisper": m.get("cpu_transcript", ""),
                               "wer": round(wer(m["transcript"], t), 3),
                               "wer_vs_cpu": round(wer(m.get("cpu_transcript", ""), t), 3) if m.get("cpu_transcript")
-                              else None} for m, t in zip(manifest, texts)]
+                              else None} for m, t in zip(manifest, texts, strict=True)]
     report["wer_mean"] = round(statistics.mean(r["wer"] for r in report["correctness"]), 3)
     print(f"WER on {len(clips)} clips: {report['wer_mean']}", flush=True)
     sizes = [1, 4] if a.quick else [1, 8, 32, 64, 128, 256]

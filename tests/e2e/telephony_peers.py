@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import CLIPS
+from benchmarks.harness import TEST_CLIPS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SIPP_DIR = HERE / "sipp"
 SIPP_PCAPS = Path("/usr/share/sip-tester")
-SPEECH_DIR = CLIPS  # the shared clips beside the checkout (VOICEBOT_SHARED_DIR overrides)
+SPEECH_DIR = TEST_CLIPS  # the French clips committed under tests/data/speech-fr/
 KAMAILIO_TEMPLATE = ROOT / "deploy" / "kamailio" / "kamailio.cfg"
 KAMAILIO_MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 
@@ -118,7 +118,7 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int) -> None:
 
 
 def speech_clip_8k(tmp_path: Path, name: str = "001.wav", pad_s: float = 0.0) -> Path:
-    """A French clip from the shared set, resampled to 8 kHz mono with soxr, optionally padded."""
+    """A French clip of tests/data/speech-fr, resampled to 8 kHz mono with soxr, optionally padded."""
     import soxr
 
     pcm, rate = read_wav(SPEECH_DIR / name)

@@ -1,4 +1,4 @@
-"""The monitor with a real call: `voicebot serve` + a real WebSocket caller (the shared French clips),
+"""The monitor with a real call: `voicebot serve` + a real WebSocket caller (the committed French clips),
 a supervisor in headless Chromium watching it live and clicking "Transférer", an agent receiving the
 handoff card. Screenshots in test-artifacts/."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from core_support import ServerProcess, clip, run_cli
+from core_support import ServerProcess, clip, run_cli, transcripts
+from voicebot.french import phrases
 from voicebot.telephony.caller import Caller
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -27,6 +28,17 @@ async def _login(browser, base: str, name: str):
     await page.fill("input[name=password]", USERS[name][1])
     await page.click("button[type=submit]")
     return page
+
+
+# Clip 001 says "conseiller général": heard as "conseiller", the bot itself transferred the call to the
+# default queue before the supervisor's click (the flaky failure). The caller must not ask for a person.
+CALLER_CLIPS = ("029.wav", "002.wav", "003.wav")
+
+
+def test_the_caller_never_asks_for_a_person():
+    said = transcripts()
+    assert not [name for name in CALLER_CLIPS if phrases.asks_for_human(said[name])]
+    assert phrases.asks_for_human(transcripts()["001.wav"])  # why 001 is not one of them
 
 
 @pytest.mark.timeout(300)
@@ -46,8 +58,8 @@ async def test_supervisor_watches_a_real_call_and_transfers_it(tmp_path):
                 await expect(agent).to_have_url(srv.url + "/agent")
                 await expect(agent.locator("#ws-status")).to_have_text("En direct")
 
-                # a real caller, three turns with the shared clips; the transfer will cut it short
-                caller = Caller(srv.ws_pcm, [clip("029.wav"), clip("001.wav"), clip("002.wav")],
+                # a real caller, three turns; the supervisor's transfer will cut it short
+                caller = Caller(srv.ws_pcm, [clip(name) for name in CALLER_CLIPS],
                                 caller_id="0612345678", answer_timeout_s=40)
                 call_task = asyncio.create_task(caller.run())
                 row = sup.locator("#calls tr[data-id]")
@@ -63,7 +75,7 @@ async def test_supervisor_watches_a_real_call_and_transfers_it(tmp_path):
                 await sup.screenshot(path=str(ARTIFACTS / "real-call-live-view.png"), full_page=True)
 
                 await sup.select_option("#queue", "transport")
-                await expect(sup.locator("#queue")).to_have_value("transport")  # the live view may re-render
+                await expect(sup.locator("#queue")).to_have_value("transport")
                 await sup.get_by_role("button", name="Transférer").click()
                 await expect(sup.locator("#action-status")).to_have_text("Transfert accepté")
                 result = await asyncio.wait_for(call_task, 90)

@@ -1,12 +1,13 @@
-"""The turn detector with the real Silero VAD and Smart Turn v3, on a shared clip (8 kHz path)."""
+"""The turn detector with the real Silero VAD and Smart Turn v3, on a committed clip (8 kHz path)."""
 
-from pipecat.frames.frames import InputAudioRawFrame
+from pipecat.frames.frames import InputAudioRawFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
+from benchmarks.harness import TEST_CLIPS
 from benchmarks.turn_tuning import FRAME, telephone_16k
 from voicebot.config import PipelineSettings
 from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import CallerSpeechFrame, CallerTurnFrame, SpeculativeTurnFrame
+from voicebot.pipeline.frames import CallerTurnFrame, SpeculativeTurnFrame
 from voicebot.pipeline.turns import TurnDetector
 
 
@@ -20,13 +21,13 @@ async def _frames_for(pcm: bytes, tail_s: float = 2.0):
 
 async def test_one_clip_is_one_turn_with_speculation_first():
     state = CallState("t")
-    pcm = telephone_16k("029.wav")
+    pcm = telephone_16k("029.wav", TEST_CLIPS)
     down, _ = await run_test(TurnDetector(state, PipelineSettings()), frames_to_send=await _frames_for(pcm))
     turns = [f for f in down if isinstance(f, CallerTurnFrame)]
     spec = [f for f in down if isinstance(f, SpeculativeTurnFrame)]
-    speech = [f for f in down if isinstance(f, CallerSpeechFrame)]
+    speech = [f for f in down if isinstance(f, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame))]
     assert len(turns) == 1, "the clip was cut into several turns"
-    assert speech[0].started and not speech[-1].started
+    assert isinstance(speech[0], VADUserStartedSpeakingFrame) and isinstance(speech[-1], VADUserStoppedSpeakingFrame)
     # speculative audio came first, and is exactly the final turn's audio (same segment and length)
     assert spec and spec[-1].segment == turns[0].segment and spec[-1].nbytes == turns[0].nbytes
     assert spec[-1].audio == turns[0].audio

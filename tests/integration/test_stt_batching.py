@@ -48,4 +48,4 @@ async def test_the_scheduler_batches_turns_that_wait_together(model_path):
     results = await asyncio.gather(*(engine.transcribe_pcm16(p, 16000) for p in pcm))
     assert engine.scheduler.stats["largest_batch"] >= 2  # the first runs alone, the others wait and go together
     refs = transcripts()
-    assert all(wer(refs[n], r.text) <= 0.5 for n, r in zip(CLIPS, results)), [r.text for r in results]
+    assert all(wer(refs[n], r.text) <= 0.5 for n, r in zip(CLIPS, results, strict=True)), [r.text for r in results]

@@ -81,13 +81,14 @@ async def test_early_answer_is_adopted_when_the_turn_ends_as_speculated():
 
 
 async def test_early_answer_is_dropped_when_the_caller_goes_on():
+    from pipecat.frames.frames import VADUserStartedSpeakingFrame
     from pipecat.tests.utils import SleepFrame
 
-    from voicebot.pipeline.frames import CallerSpeechFrame, SpeculativeTranscriptFrame
+    from voicebot.pipeline.frames import SpeculativeTranscriptFrame
 
     answerer = Counting(["Réponse."])
     frames = [SpeculativeTranscriptFrame(text="le prix", segment=1, nbytes=640), SleepFrame(0.1),
-              CallerSpeechFrame(started=True, turn=1), SleepFrame(0.1),
+              VADUserStartedSpeakingFrame(), SleepFrame(0.1),
               CallerTranscriptFrame(text="le prix du navigo mois", turn=1, segment=1, nbytes=9600)]
     down, _ = await run_test(Responder(CallState("c"), answerer), frames_to_send=frames)
     assert answerer.questions[-1] == "le prix du navigo mois"

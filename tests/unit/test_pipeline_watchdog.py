@@ -2,13 +2,14 @@
 
 import time
 
+from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
 from voicebot.config import PipelineSettings
 from voicebot.french import phrases
 from voicebot.pipeline.call_control import CallWatchdog
 from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import CallActionFrame, CallerSpeechFrame, SpeakFrame
+from voicebot.pipeline.frames import CallActionFrame, SpeakFrame
 
 
 async def test_silence_prompts_once_then_says_goodbye_and_hangs_up():
@@ -24,7 +25,7 @@ async def test_silence_prompts_once_then_says_goodbye_and_hangs_up():
 async def test_caller_speech_resets_the_silence_prompt():
     state = CallState("c")
     settings = PipelineSettings(silence_timeout_s=2.0)
-    frames = [SleepFrame(1.5), CallerSpeechFrame(started=True), SleepFrame(1.5), CallerSpeechFrame(started=False),
+    frames = [SleepFrame(1.5), VADUserStartedSpeakingFrame(), SleepFrame(1.5), VADUserStoppedSpeakingFrame(),
               SleepFrame(1.5)]
     state.last_caller_activity = state.last_bot_activity = time.monotonic()
     down, _ = await run_test(CallWatchdog(state, settings, tick_s=0.05), frames_to_send=frames)

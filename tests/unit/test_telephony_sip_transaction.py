@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from voicebot.telephony.sip.message import make_response, parse_message
 from voicebot.telephony.sip.transaction import ClientTransaction, InviteServerTransaction, Timers
@@ -31,7 +32,7 @@ async def test_2xx_is_resent_with_doubling_intervals_until_ack():
     await asyncio.sleep(0.15)
     times = [t - t0 for t in _times(sent, b"SIP/2.0 200")]
     assert len(times) == n  # nothing after the ACK
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[0] < gaps[1] < gaps[2] + 0.01  # 20, 40, 80 ms ...
     assert max(gaps) < 0.08 + 0.03  # ... capped at T2
     assert sent[0][1].startswith(b"SIP/2.0 100 Trying") and tx.ack_received.is_set()

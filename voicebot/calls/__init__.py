@@ -1,1 +1,1 @@
-"""voicebot.calls"""
+"""Call records: event bus, store, recorder, redaction, handoff cards, webhooks, supervisor control, alerts."""

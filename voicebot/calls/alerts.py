@@ -1,5 +1,8 @@
-"""Supervisor alerts computed from one call's events: asked for a person, not understood twice,
-long silence, anger words. Pure logic, fed event by event by the recorder of the call's worker."""
+"""Supervisor alerts computed from one call's events.
+
+Asked for a person, not understood twice, long silence, anger words. Pure logic, fed event by event by
+the recorder of the call's worker.
+"""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ class RedisEventBus:
                     try:
                         event = CallEvent.from_dict(json.loads(msg["data"]))
                     except (ValueError, KeyError, TypeError) as exc:
-                        log.warning(json.dumps({"event": "bus_bad_message", "error": str(exc)}))
+                        log.warning("bus_bad_message", extra={"error": str(exc)})
                         continue
                     for sub in list(self._subs):
                         if sub.matches(event):
@@ -185,7 +185,7 @@ class RedisEventBus:
                 await pubsub.aclose()
                 raise
             except Exception as exc:  # connection lost: retry, subscribers keep waiting
-                log.warning(json.dumps({"event": "bus_redis_error", "error": str(exc)}))
+                log.warning("bus_redis_error", extra={"error": str(exc)})
                 await asyncio.sleep(0.5)
             finally:
                 try:

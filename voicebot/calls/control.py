@@ -1,6 +1,6 @@
 """CallControlRegistry: how the monitor's actions reach live calls, and how listen-in audio leaves them.
 
-The app registers each live call's CallSession here. "Transférer"/"Raccrocher" call the session
+The app registers each live call's CallControl here. "Transférer"/"Raccrocher" call the session
 directly when the call lives in this worker; otherwise they are published as `control` events on the
 bus and the worker holding the call executes them. Listen-in: the pipeline (or the transport) calls
 `publish_audio(call_id, pcm16, rate)` with caller+bot audio; each listening browser gets its own
@@ -11,20 +11,21 @@ bounded queue (oldest chunks dropped: live audio must not lag), streamed over a 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from voicebot.calls.bus import EventBus
 from voicebot.events import CallEvent
-from voicebot.call import CallSession
+from voicebot.call import CallControl
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
 class AudioListener:
+    """One listen-in socket of a supervisor: a bounded queue of the call's audio (old chunks dropped)."""
+
     call_id: str
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=50))
     dropped: int = 0
@@ -55,14 +56,14 @@ class CallControlRegistry:
     """Live calls of this worker, by call id."""
 
     def __init__(self, bus: EventBus | None = None, worker_id: str = "") -> None:
-        self._sessions: dict[str, CallSession] = {}
+        self._sessions: dict[str, CallControl] = {}
         self._listeners: dict[str, set[AudioListener]] = {}
         self.bus = bus
         self.worker_id = worker_id
         self._task: asyncio.Task | None = None
 
     # -- sessions ---------------------------------------------------------------------------
-    def register(self, session: CallSession) -> None:
+    def register(self, session: CallControl) -> None:
         self._sessions[session.info.call_id] = session
 
     def unregister(self, call_id: str) -> None:
@@ -70,7 +71,7 @@ class CallControlRegistry:
         for listener in self._listeners.pop(call_id, set()):
             listener.offer(None)
 
-    def get(self, call_id: str) -> CallSession | None:
+    def get(self, call_id: str) -> CallControl | None:
         return self._sessions.get(call_id)
 
     def call_ids(self) -> list[str]:
@@ -87,7 +88,7 @@ class CallControlRegistry:
         try:
             ok = await session.transfer(queue, target or queue)
         except Exception as exc:
-            log.error(json.dumps({"event": "transfer_failed", "call_id": call_id, "error": str(exc)}))
+            log.error("transfer_failed", extra={"call_id": call_id, "error": str(exc)})
         status = "accepted" if ok else "refused"
         if self.bus is not None:
             await self.bus.publish(CallEvent(call_id, "transfer", {
@@ -123,7 +124,7 @@ class CallControlRegistry:
                     elif d.get("action") == "hangup":
                         await self.hangup(event.call_id, str(d.get("by", "")))
                 except Exception as exc:
-                    log.error(json.dumps({"event": "control_failed", "call_id": event.call_id, "error": str(exc)}))
+                    log.error("control_failed", extra={"call_id": event.call_id, "error": str(exc)})
 
     def start(self) -> None:
         if self.bus is not None and self._task is None:

@@ -7,7 +7,6 @@ facts the bot already gave with their sources, open questions, and the full reda
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -33,6 +32,8 @@ _GREETING_RE = re.compile(r"^(allo|allô|bonjour|bonsoir|oui|merci|au revoir|d'a
 
 @dataclass
 class HandoffCard:
+    """What the agent who takes the call needs to know, built when the bot hands the caller over."""
+
     id: str
     call_id: str
     created_at: float
@@ -48,6 +49,8 @@ class HandoffCard:
     transcript: list[dict[str, Any]] = field(default_factory=list)  # {turn, speaker, text, ts}
     started_at: float | None = None
     turns: int = 0
+    dossier: dict[str, Any] | None = None  # last back-office lookup: reference (masked), outcome, told
+
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,8 +80,10 @@ def _is_substantive(text: str) -> bool:
 
 
 def build_handoff(call: dict[str, Any], turns: list[dict[str, Any]], *, reason: str, queue: str = "",
-                  handoff_id: str | None = None, now: float | None = None) -> HandoffCard:
-    """Extractive card from redacted turns (each: turn, caller_text, bot_text, sources, guard, ended_at)."""
+                  handoff_id: str | None = None, now: float | None = None,
+                  lookups: list[dict[str, Any]] | None = None) -> HandoffCard:
+    """Extractive card from redacted turns (each: turn, caller_text, bot_text, sources, guard, ended_at)
+    and the call's back-office lookups (``lookup`` events: the last one is carried on the card)."""
     turns = sorted(turns, key=lambda t: t.get("turn", 0))
     caller_lines = [(t, redact(t.get("caller_text") or "")) for t in turns if (t.get("caller_text") or "").strip()]
     substantive = [(t, c) for t, c in caller_lines if _is_substantive(c)]
@@ -121,10 +126,20 @@ def build_handoff(call: dict[str, Any], turns: list[dict[str, Any]], *, reason: 
         id=handoff_id or uuid.uuid4().hex, call_id=call["id"], created_at=now or time.time(), reason=reason,
         reason_label=label, queue=queue, caller=call.get("caller", ""), need=need, summary="",
         summary_source="extractive", facts=facts, open_questions=open_questions, transcript=transcript,
-        started_at=call.get("started_at"), turns=len(turns),
+        started_at=call.get("started_at"), turns=len(turns), dossier=_dossier(lookups),
     )
     card.summary = extractive_summary(card, call)
     return card
+
+
+def _dossier(lookups: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The last dossier lookup of the call, as the agent needs it (reference already masked)."""
+    found = [x for x in lookups or [] if x.get("dossier")]
+    if not found:
+        return None
+    last = found[-1]
+    return {"reference": str(last["dossier"]), "outcome": str(last.get("outcome", "")),
+            "told": redact(str(last.get("told") or ""))}
 
 
 def extractive_summary(card: HandoffCard, call: dict[str, Any]) -> str:
@@ -139,6 +154,9 @@ def extractive_summary(card: HandoffCard, call: dict[str, Any]) -> str:
         srcs = sorted({s for f in card.facts for s in f["sources"]})
         parts.append(f"Le bot a déjà répondu : {card.facts[-1]['text'].rstrip('.')}"
                      + (f" (sources : {', '.join(srcs[:3])})." if srcs else "."))
+    if card.dossier:
+        told = (card.dossier["told"] or card.dossier["outcome"]).rstrip(".")
+        parts.append(f"Dossier {card.dossier['reference']} consulté ; dit à l'appelant : {told}.")
     if card.open_questions:
         parts.append(f"Reste sans réponse : « {card.open_questions[-1]} ».")
     parts.append(card.reason_label + ".")
@@ -146,8 +164,10 @@ def extractive_summary(card: HandoffCard, call: dict[str, Any]) -> str:
 
 
 class LlmSummariser:
-    """Asks an OpenAI-compatible server (vLLM, llama.cpp) for the summary; the caller falls back to
-    the extractive one when it fails or is slow. Only redacted text is sent."""
+    """Ask an OpenAI-compatible server (vLLM, llama.cpp) for the summary.
+
+    The caller falls back to the extractive one when it fails or is slow. Only redacted text is sent.
+    """
 
     def __init__(self, base_url: str, model: str = "", api_key: str = "none", timeout_s: float = 4.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -189,6 +209,6 @@ async def summarise_card(card: HandoffCard, summariser: LlmSummariser | None) ->
         card.summary = await summariser.summarise(card)
         card.summary_source = "llm"
     except Exception as exc:  # keep the extractive summary: the agent must get a card anyway
-        log.warning(json.dumps({"event": "handoff_llm_summary_failed", "call_id": card.call_id,
-                                "error": f"{type(exc).__name__}: {exc}"}))
+        log.warning("handoff_llm_summary_failed",
+                    extra={"call_id": card.call_id, "error": f"{type(exc).__name__}: {exc}"})
     return card

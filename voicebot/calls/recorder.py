@@ -8,13 +8,12 @@ every call. It also renews this worker's lease in the store and closes the calls
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from voicebot.calls import metrics
 from voicebot.calls.alerts import AlertDetector
-from voicebot.calls.bus import EventBus, MemoryEventBus
+from voicebot.calls.bus import EventBus, MemoryEventBus, Subscription
 from voicebot.events import CallEvent
 from voicebot.calls.handoff import LlmSummariser, build_handoff, summarise_card
 from voicebot.calls.redaction import mask_caller, redact, redact_data
@@ -25,10 +24,12 @@ from voicebot.calls.webhook import WebhookSender
 log = logging.getLogger(__name__)
 
 STORED_EVENT_TYPES = {"call_started", "state", "transcript_final", "barge_in", "dtmf", "silence", "transfer",
-                      "error", "call_ended"}
+                      "error", "call_ended", "lookup"}
 
 
 class CallRecorder:
+    """Writes a worker's call events from the bus into the call store, and notices calls lost with a dead worker."""
+
     def __init__(self, store: CallStore, bus: EventBus, settings: CallsSettings, worker_id: str,
                  *, record_foreign: bool | None = None) -> None:
         self.store = store
@@ -50,7 +51,7 @@ class CallRecorder:
         self._handed_off: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
-        self._sub = None
+        self._sub: Subscription | None = None
         self.processed = 0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -60,8 +61,8 @@ class CallRecorder:
         # Calls this worker id left open in a previous life (crash, kill -9) ended abnormally.
         lost = await asyncio.to_thread(self.store.end_lost_calls, 0, None, self.worker_id)
         await self._announce_lost(lost)
-        self._sub = self.bus.subscribe(None)
-        await self._sub.wait_ready()
+        self._sub = sub = self.bus.subscribe(None)
+        await sub.wait_ready()
         self._tasks = [asyncio.create_task(self._consume(), name="call-recorder"),
                        asyncio.create_task(self._heartbeat(), name="call-recorder-heartbeat")]
 
@@ -84,12 +85,12 @@ class CallRecorder:
                 lost = await asyncio.to_thread(self.store.end_lost_calls, self.settings.lease_s)
                 await self._announce_lost(lost)
             except Exception as exc:
-                log.error(json.dumps({"event": "recorder_heartbeat_failed", "error": str(exc)}))
+                log.error("recorder_heartbeat_failed", extra={"error": str(exc)})
             await asyncio.sleep(self.settings.heartbeat_s)
 
     async def _announce_lost(self, lost: list[dict[str, Any]]) -> None:
         for call in lost:
-            log.warning(json.dumps({"event": "call_lost", "call_id": call["id"], "worker": call["worker_id"]}))
+            log.warning("call_lost", extra={"call_id": call["id"], "worker": call["worker_id"]})
             metrics.CALLS_ENDED.labels("worker_lost").inc()
             await self.bus.publish(CallEvent(call["id"], "call_lost", {
                 "worker": call["worker_id"], "reason": "worker_lost"}))
@@ -100,8 +101,8 @@ class CallRecorder:
             try:
                 await self.handle(event)
             except Exception as exc:  # one bad event must not stop the recording of other calls
-                log.exception(json.dumps({"event": "recorder_error", "call_id": event.call_id,
-                                          "type": event.type, "error": str(exc)}))
+                log.exception("recorder_error",
+                              extra={"call_id": event.call_id, "type": event.type, "error": str(exc)})
             self.processed += 1
 
     # -- events -----------------------------------------------------------------------------
@@ -193,8 +194,9 @@ class CallRecorder:
         cid, d = event.call_id, event.data
         call = await asyncio.to_thread(self.store.get_call, cid) or {"id": cid, "caller": ""}
         turns = await asyncio.to_thread(self.store.turns, cid)
+        lookups = [e["data"] for e in await asyncio.to_thread(self.store.events, cid, ["lookup"])]
         card = build_handoff(call, turns, reason=str(d.get("reason", "")), queue=str(d.get("queue", "")),
-                             now=event.ts)
+                             now=event.ts, lookups=lookups)
         card = await summarise_card(card, self.summariser)
         payload = card.to_dict()
         await asyncio.to_thread(self.store.add_handoff, card.id, cid, created_at=card.created_at,

@@ -15,6 +15,7 @@ IBAN = "[IBAN]"
 CARD = "[CARTE]"
 NIR = "[NIR]"
 NUMBER = "[NUMÉRO]"
+DOSSIER = "[DOSSIER]"
 
 _SEP = r"[ \u00a0.\-]?"
 _DOT = r"(?:\.|\s(?:point|tiret|underscore)\s)"
@@ -38,6 +39,9 @@ _CARD_RE = re.compile(r"(?<!\d)\d(?:[ \u00a0\-]?\d){12,18}(?!\d)")
 _PHONE_RE = re.compile(
     r"(?<![\d+])(?:(?:\+|00)33" + _SEP + r"(?:\(0\))?" + _SEP + r"|0)[1-9](?:" + _SEP + r"\d{2}){4}(?!\d)"
 )
+# Dossier numbers of the back-office (IDF-2025-000123), as written or as speech-to-text spaces them.
+_DOSSIER_RE = re.compile(
+    r"(?<![A-Za-z])(?:(?:[A-Z][ .]?){2,4}|[Ii][Dd][Ff])[ .\-]*(?:19|20)\d{2}[ .\-]*\d{3}[ .]?\d{3}(?!\d)")
 # Whatever long run of digits is left (account numbers, badly spaced phone numbers).
 _LONG_DIGITS_RE = re.compile(r"(?<!\d)\d(?:[ \u00a0.\-]?\d){8,}(?!\d)")
 
@@ -61,10 +65,11 @@ def _card(m: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """Return text with French phone numbers, e-mails, IBANs, card numbers and NIRs replaced."""
+    """Return text with dossier numbers, French phone numbers, e-mails, IBANs, cards and NIRs replaced."""
     if not text:
         return text
-    out = _EMAIL_RE.sub(EMAIL, text)
+    out = _DOSSIER_RE.sub(DOSSIER, text)
+    out = _EMAIL_RE.sub(EMAIL, out)
     out = _IBAN_RE.sub(IBAN, out)
     out = _NIR_RE.sub(NIR, out)
     out = _CARD_RE.sub(_card, out)
@@ -92,7 +97,7 @@ def mask_caller(caller: str) -> str:
 def redact_data(data: dict) -> dict:
     """Redact the free-text fields of an event's data (text, caller_text, bot_text, message)."""
     out = dict(data)
-    for key in ("text", "caller_text", "bot_text", "message"):
+    for key in ("text", "caller_text", "bot_text", "message", "told"):
         if isinstance(out.get(key), str):
             out[key] = redact(out[key])
     if "caller" in out:

@@ -1,5 +1,8 @@
-"""CallServices: the calls side of one worker (store, bus, control registry, recorder), built from
-settings and started/stopped with the app. The app passes them on to the monitor's MonitorContext."""
+"""CallServices: the calls side of one worker (store, bus, control registry, recorder).
+
+Built from settings and started/stopped with the app. The app passes them on to the monitor's
+MonitorContext.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from voicebot.calls.store import CallStore
 
 @dataclass
 class CallServices:
+    """The calls side of one worker: store, bus, control registry and recorder."""
+
     settings: CallsSettings
     store: CallStore
     bus: EventBus

@@ -24,7 +24,7 @@ def sign(body: bytes, secret: str) -> str:
 
 def verify(body: bytes, secret: str, header: str | None) -> bool:
     """What a receiver runs: constant-time comparison of the header with the expected signature."""
-    return bool(header) and hmac.compare_digest(sign(body, secret), header.strip())
+    return header is not None and header != "" and hmac.compare_digest(sign(body, secret), header.strip())
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -57,13 +57,13 @@ class WebhookSender:
                         return True
                     error = f"HTTP {r.status_code}"
                     if 400 <= r.status_code < 500 and r.status_code != 429:
-                        log.error(json.dumps({"event": "webhook_refused", "status": r.status_code,
-                                              "call_id": payload.get("call_id")}))
+                        log.error("webhook_refused",
+                                  extra={"status": r.status_code, "call_id": payload.get("call_id")})
                         return False
                 except httpx.HTTPError as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                log.warning(json.dumps({"event": "webhook_retry", "attempt": attempt + 1, "error": error,
-                                        "call_id": payload.get("call_id")}))
+                log.warning("webhook_retry",
+                            extra={"attempt": attempt + 1, "error": error, "call_id": payload.get("call_id")})
                 if attempt < self.retries:
                     await asyncio.sleep(delay)
                     delay *= 2

@@ -70,10 +70,12 @@ class AnswerStream:
 
     async def aclose(self) -> None:
         if self._iter is not None and hasattr(self._iter, "aclose"):
-            await self._iter.aclose()  # type: ignore[attr-defined]
+            await self._iter.aclose()
 
 
 class Answerer(Protocol):
+    """A knowledge answerer: a whole answer, or one streamed sentence by sentence."""
+
     async def answer(self, question: str, on_date: date) -> Answer: ...
 
     def stream_answer(self, question: str, on_date: date) -> AnswerStream: ...

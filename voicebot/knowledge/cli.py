@@ -147,7 +147,7 @@ def llm_endpoint(settings: Any) -> Iterator[str | None]:
     llm = getattr(settings, "llm", None)
     backend = getattr(llm, "backend", "extractive")
     if backend == "openai":
-        yield str(llm.base_url)
+        yield str(getattr(llm, "base_url", ""))
         return
     if backend != "embedded":
         yield None
@@ -156,7 +156,7 @@ def llm_endpoint(settings: Any) -> Iterator[str | None]:
     from voicebot.llm.server import EmbeddedLlamaServer
 
     resolved = models.resolve("llm", settings)
-    server = EmbeddedLlamaServer(resolved.path, n_ctx=max(2048, int(getattr(llm, "embedded_ctx", 2048))),
+    server = EmbeddedLlamaServer(resolved.local_path, n_ctx=max(2048, int(getattr(llm, "embedded_ctx", 2048))),
                                  n_threads=int(getattr(llm, "embedded_threads", 2)))
     server.start()
     try:

@@ -14,6 +14,8 @@ import numpy as np
 
 
 class Embedder(Protocol):
+    """Sentence embeddings for retrieval (queries and passages embedded differently by some models)."""
+
     name: str
     dim: int
 

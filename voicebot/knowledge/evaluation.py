@@ -8,6 +8,7 @@ as folded text.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ class EvalFileError(ValueError):
 
 @dataclass
 class EvalItem:
+    """One evaluation question with what a right answer must (and must not) contain."""
+
     id: str
     question: str
     on_date: date
@@ -40,6 +43,8 @@ class EvalItem:
 
 @dataclass
 class EvalReport:
+    """Scores of one answering backend over an evaluation file."""
+
     backend: str
     n: int = 0
     hit1: float = 0.0
@@ -183,11 +188,13 @@ async def run(service: Any, items: list[EvalItem], backend: str) -> EvalReport:
 
 
 def calibrate(relevances: list[tuple[float, bool]], wrong_answer_cost: float = 2.0) -> tuple[float, float]:
-    """Threshold minimising errors, an answer to an out-of-scope question costing twice a false refusal
-    (a wrong answer is worse than none); returns (threshold, share of correct decisions)."""
+    """Threshold minimising errors; returns (threshold, share of correct decisions).
+
+    An answer to an out-of-scope question costs twice a false refusal (a wrong answer is worse than none).
+    """
     best_t, best_cost = 0.0, float("inf")
     values = sorted({round(r, 3) for r, _ in relevances})
-    candidates = [(a + b) / 2 for a, b in zip(values, values[1:])] or values
+    candidates = [(a + b) / 2 for a, b in itertools.pairwise(values)] or values
     for t in candidates:
         cost = sum(wrong_answer_cost if (r >= t and not should) else (1.0 if (r < t and should) else 0.0)
                    for r, should in relevances)

@@ -129,9 +129,9 @@ def extract(text: str) -> list[Figure]:
         words = [w for w in re.split(r"[\s-]+", m.group(0).strip()) if w]
         if [w.lower() for w in words] in (["un"], ["une"], ["et"]):
             continue  # articles, not quantities
-        value = _words_value(words)
-        if value is not None:
-            found.append(Figure(_number_key(value), m.group(0).strip()))
+        spelled = _words_value(words)
+        if spelled is not None:
+            found.append(Figure(_number_key(spelled), m.group(0).strip()))
     return found
 
 

@@ -15,6 +15,8 @@ from voicebot.french.text import fold, stems
 
 @dataclass
 class GuardResult:
+    """The grounding guard's verdict on one sentence."""
+
     ok: bool
     unsupported: list[str] = field(default_factory=list)
     leaked_prompt: bool = False

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -59,7 +60,7 @@ def read_document(path: Path) -> Document:
             meta = {**_sidecar(path), **meta}
         else:
             meta, body = _read_pdf(path), ""
-            body = meta.pop("__body__")
+            body = str(meta.pop("__body__"))
             meta = {**meta, **_sidecar(path)}
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path} : le fichier n'est pas en UTF-8 ({exc.reason})") from exc
@@ -199,7 +200,7 @@ def _read_pdf(path: Path) -> dict[str, object]:
     try:
         reader = PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata or {}
+        info: Any = reader.metadata or {}
     except (PdfReadError, OSError, ValueError) as exc:
         raise IngestError(f"{path} : PDF illisible ({exc})") from exc
     meta: dict[str, object] = {}

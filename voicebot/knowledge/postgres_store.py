@@ -177,12 +177,15 @@ class PostgresKnowledgeStore:
         cols = ", ".join(f"count(*) FILTER (WHERE tsv @@ to_tsquery('simple', %s)) AS c{i}" for i in range(len(clean)))
         with self._lock:
             row = self._db.execute(f"SELECT {cols} FROM kb_chunks", clean).fetchone()
+        assert row is not None  # an aggregate query always returns its one row
         counts = {t: int(row[f"c{i}"]) for i, t in enumerate(clean)}
         return {t: counts.get(re.sub(r"\W", "", t), 0) for t in terms}
 
     def chunk_count(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT count(*) AS n FROM kb_chunks").fetchone()["n"])
+            row = self._db.execute("SELECT count(*) AS n FROM kb_chunks").fetchone()
+        assert row is not None  # an aggregate query always returns its one row
+        return int(row["n"])
 
     def embedder_name(self) -> str | None:
         with self._lock:

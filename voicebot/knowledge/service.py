@@ -23,11 +23,13 @@ from voicebot.knowledge.retrieval import Retriever
 from voicebot.knowledge.settings import KnowledgeSettings
 from voicebot.knowledge.store import KnowledgeStore
 
-log = logging.getLogger("voicebot.knowledge")
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class IngestReport:
+    """What an ingestion changed in the store."""
+
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -44,6 +46,8 @@ class KnowledgeError(RuntimeError):
 
 
 class KnowledgeService:
+    """Store, embedder, retriever and answerers of a process, built once and shared by calls."""
+
     def __init__(self, store: KnowledgeStore, embedder: Embedder | None, settings: KnowledgeSettings,
                  llm_base_url: str = "") -> None:
         stored = store.embedder_name()
@@ -71,8 +75,9 @@ class KnowledgeService:
         llm = getattr(settings, "llm", None)
         if getattr(llm, "backend", None) == "extractive":
             service.settings = ks.model_copy(update={"backend": "extractive"})
-        if getattr(llm, "model", None) and ks.llm_model == "local":
-            service.settings = service.settings.model_copy(update={"llm_model": llm.model})
+        llm_model = getattr(llm, "model", None)
+        if llm_model and ks.llm_model == "local":
+            service.settings = service.settings.model_copy(update={"llm_model": llm_model})
         if not open_only and ks.auto_ingest_samples and store.chunk_count() == 0:
             log.info("knowledge store empty: ingesting samples from %s", ks.samples_dir)
             service.ingest([ks.samples_dir])

@@ -16,6 +16,8 @@ from voicebot.knowledge.documents import Chunk, Discrepancy, Document
 
 
 class KnowledgeStore(Protocol):
+    """Storage of documents, chunks and vectors (SQLite or PostgreSQL), and their full-text search."""
+
     def document_hash(self, document_id: str) -> str | None:
         """Content hash of the stored document, None if absent (idempotent re-ingest)."""
 

@@ -28,6 +28,8 @@ _LABELLED = re.compile(r"^[-*+]\s+([^:]{2,80}?)\s+:\s+(.+)$")
 
 @dataclass(frozen=True)
 class Statement:
+    """One labelled fact of a document version ("Montant : 1 300 €"), compared across versions."""
+
     section: str
     label: str
     value: str

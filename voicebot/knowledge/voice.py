@@ -15,6 +15,8 @@ from voicebot.llm.client import AnswerMeta
 
 
 class KnowledgeAnswerer:
+    """The knowledge base behind the voice pipeline's answerer interface."""
+
     def __init__(self, service: KnowledgeService, backend: str):
         self.service = service
         self.backend = backend

@@ -1,1 +1,1 @@
-"""voicebot.llm"""
+"""The LLM: the one OpenAI-compatible streaming client and the embedded llama.cpp server (engines only)."""

@@ -1,6 +1,6 @@
 """One OpenAI-compatible streaming chat client, for vLLM in production and llama.cpp locally.
 
-``Answerer`` is the interface the voice pipeline needs: a caller question (+ short history) in, a stream of
+``VoiceAnswerer`` is the interface the voice pipeline needs: a caller question (+ short history) in, a stream of
 text pieces out. The knowledge base plugs its grounded answerer behind the same interface.
 """
 
@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Protocol, cast
 
 from openai import AsyncOpenAI
 
@@ -35,9 +35,11 @@ class AnswerMeta:
     retrieved_at: float | None = None  # monotonic time the knowledge passages were ready (grounded answers)
 
 
-class Answerer(Protocol):
-    async def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
-        """Yield the answer's text pieces as they come; fill ``meta`` on the way."""
+class VoiceAnswerer(Protocol):
+    """What the voice pipeline asks of an answerer: a question in, text pieces out as they come."""
+
+    def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
+        """Yield the answer's text pieces as they come; fill ``meta`` on the way (an async generator)."""
 
 
 class OpenAIChatAnswerer:
@@ -77,7 +79,7 @@ class OpenAIChatAnswerer:
         stream = None
         try:
             stream = await asyncio.wait_for(
-                self.client.chat.completions.create(model=model, messages=messages, stream=True,
+                self.client.chat.completions.create(model=model, messages=cast(Any, messages), stream=True,
                                                     temperature=self.temperature, max_tokens=self.max_tokens),
                 self.first_token_timeout_s,
             )

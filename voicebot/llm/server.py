@@ -18,7 +18,7 @@ import httpx
 
 from voicebot.process import die_with_parent, free_port, stop_process_group
 
-log = logging.getLogger("voicebot.llm.server")
+log = logging.getLogger(__name__)
 
 
 class LLMServerError(Exception):

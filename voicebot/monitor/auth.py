@@ -1,5 +1,8 @@
-"""Logins of supervisors and agents: argon2 password hashes, server-side sessions (shared by all
-workers through the store), CSRF tokens, and a login rate limiter."""
+"""Logins of supervisors and agents.
+
+Argon2 password hashes, server-side sessions (shared by all workers through the store), CSRF tokens,
+and a login rate limiter.
+"""
 
 from __future__ import annotations
 
@@ -30,11 +33,13 @@ def token_hash(token: str) -> str:
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())
+    return given is not None and given != "" and hmac.compare_digest(expected.encode(), given.encode())
 
 
 @dataclass
 class User:
+    """A logged-in monitor user, as the session store knows them."""
+
     username: str
     role: str
     csrf: str

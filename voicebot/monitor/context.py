@@ -15,6 +15,8 @@ from voicebot.monitor.settings import MonitorSettings
 
 @dataclass
 class MonitorContext:
+    """What the monitor's routes read and act on: settings, store, bus, control registry."""
+
     settings: MonitorSettings
     store: CallStore
     bus: EventBus

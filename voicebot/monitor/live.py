@@ -7,7 +7,6 @@ out to the browsers connected to this process. Everything it holds or sends is r
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ STATE_FR = {"greeting": "accueil", "listening": "écoute", "thinking": "réflexi
 
 @dataclass
 class LiveCall:
+    """One call in progress as the monitor shows it (caller masked)."""
+
     id: str
     started_at: float
     channel: str = ""
@@ -58,6 +59,8 @@ class LiveCall:
 
 
 class LiveBoard:
+    """The live calls of every worker, kept from the bus for the monitor's pages and sockets."""
+
     def __init__(self, store: CallStore, bus: EventBus) -> None:
         self.store = store
         self.bus = bus
@@ -107,7 +110,7 @@ class LiveBoard:
             try:
                 shown = self.apply(event)
             except Exception as exc:
-                log.exception(json.dumps({"event": "board_error", "call_id": event.call_id, "error": str(exc)}))
+                log.exception("board_error", extra={"call_id": event.call_id, "error": str(exc)})
                 continue
             if shown is not None:
                 for client in list(self._clients):

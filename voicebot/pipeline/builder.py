@@ -21,7 +21,7 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.transports.base_transport import BaseTransport
 
 from voicebot.config import Settings
-from voicebot.llm.client import Answerer
+from voicebot.llm.client import VoiceAnswerer
 from voicebot.pipeline.call_control import CallActions, CallWatchdog
 from voicebot.pipeline.call_state import CallState, Publisher
 from voicebot.pipeline.frames import SpeakFrame
@@ -34,7 +34,7 @@ from voicebot.call import CallSession
 from voicebot.tts.engines import TTSEngine
 from voicebot.pipeline.tts import PhraseCache, SpeechSynthesizer
 
-log = logging.getLogger("voicebot.pipeline")
+log = logging.getLogger(__name__)
 
 AudioTap = Callable[[bytes, int], None]
 
@@ -61,7 +61,7 @@ class Services:
     settings: Settings
     whisper: WhisperEngine
     tts: TTSEngine
-    answerer: Answerer
+    answerer: VoiceAnswerer
     phrase_cache: PhraseCache | None
     guard: TranscriptGuard = field(default_factory=TranscriptGuard)
     transfer_targets: dict[str, str] = field(default_factory=dict)

@@ -6,16 +6,17 @@ import asyncio
 import logging
 import time
 
-from pipecat.frames.frames import EndFrame, Frame, StartFrame
+from pipecat.frames.frames import (EndFrame, Frame, StartFrame, VADUserStartedSpeakingFrame,
+                                   VADUserStoppedSpeakingFrame)
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.config import PipelineSettings
 from voicebot.french import phrases
 from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import CallActionFrame, CallerSpeechFrame, SpeakFrame
+from voicebot.pipeline.frames import CallActionFrame, SpeakFrame
 from voicebot.call import CallSession
 
-log = logging.getLogger("voicebot.call")
+log = logging.getLogger(__name__)
 
 
 class CallWatchdog(FrameProcessor):
@@ -37,8 +38,8 @@ class CallWatchdog(FrameProcessor):
         if isinstance(frame, StartFrame) and self._task is None:
             self._started = time.monotonic()
             self._task = self.create_task(self._watch(), name="call-watchdog")
-        elif isinstance(frame, CallerSpeechFrame):
-            self._caller_speaking = frame.started
+        elif isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
+            self._caller_speaking = isinstance(frame, VADUserStartedSpeakingFrame)
             self._state.last_caller_activity = time.monotonic()
             self._prompts = 0
         elif isinstance(frame, EndFrame):

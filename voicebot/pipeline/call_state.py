@@ -7,15 +7,16 @@ ends without audio). Events leave the pipeline only through ``CallState.publish`
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pipecat.processors.frame_processor import FrameProcessor
+
 from voicebot.events import CallEvent
 
-log = logging.getLogger("voicebot.turns")
+log = logging.getLogger(__name__)
 
 # Order matters: it is the order of the stages, and the order the tests check.
 LATENCY_MARKS = (
@@ -32,6 +33,8 @@ LATENCY_MARKS = (
 
 @dataclass
 class TurnTimes:
+    """One caller turn: its latency marks, texts, sources and guard outcome."""
+
     turn: int
     marks: dict[str, float] = field(default_factory=dict)
     caller_text: str = ""
@@ -105,7 +108,20 @@ class CallState:
             "guard": t.guard,
             "interrupted": t.interrupted,
         }
-        log.info(json.dumps({"event": "turn", **record}, ensure_ascii=False))
+        log.info("turn %d", t.turn, extra=record)
         self.publish("turn", **{k: v for k, v in record.items() if k != "call_id"})
         if self._on_turn is not None:
             self._on_turn(record)
+
+
+async def barge_in(processor: FrameProcessor, state: CallState) -> None:
+    """The caller talks over the bot: the bot's turn is marked interrupted, the monitor told, its audio cut.
+
+    The one barge-in sequence, used by the turn detector (long speech over the bot) and by the
+    transcriber (words over the bot that are not a backchannel).
+    """
+    if state.bot_turn is not None:
+        state.turn(state.bot_turn).interrupted = True
+    state.publish("barge_in", turn=state.bot_turn or 0)
+    await processor.broadcast_interruption()
+    state.bot_speaking = False

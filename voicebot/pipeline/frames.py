@@ -1,4 +1,7 @@
-"""voicebot's own typed frames, flowing down the pipecat pipeline beside pipecat's.
+"""voicebot's own typed frames, for what pipecat has no frame for.
+
+The caller as VAD hears it travels in pipecat's ``VADUserStartedSpeakingFrame``/``VADUserStoppedSpeakingFrame``;
+bot text is a ``TTSSpeakFrame`` (``SpeakFrame`` adds the turn).
 
 Each carries the turn index so that the latency record of a turn can be joined across stages, and so
 that a frame belonging to a turn that was cancelled (barge-in, continuation) can be recognised and dropped.
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipecat.frames.frames import ControlFrame, DataFrame, SystemFrame
+from pipecat.frames.frames import ControlFrame, DataFrame, TTSSpeakFrame
 
 
 @dataclass
@@ -38,14 +41,6 @@ class SpeculativeTurnFrame(DataFrame):
 
 
 @dataclass
-class CallerSpeechFrame(SystemFrame):
-    """The caller started (started=True) or stopped speaking, as VAD sees it."""
-
-    started: bool = True
-    turn: int = 0
-
-
-@dataclass
 class CallerTranscriptFrame(DataFrame):
     """The final, guarded transcript of a caller turn."""
 
@@ -66,17 +61,9 @@ class SpeculativeTranscriptFrame(DataFrame):
 
 
 @dataclass
-class DTMFDigitFrame(DataFrame):
-    """A keypad digit pressed by the caller (from RFC 4733 or a WebSocket event)."""
-
-    digit: str = ""
-
-
-@dataclass
-class SpeakFrame(DataFrame):
+class SpeakFrame(TTSSpeakFrame):
     """A piece of bot text ready to be spoken (display form, digits kept; normalised for speech by TTS)."""
 
-    text: str = ""
     turn: int = 0
     kind: str = "answer"  # "answer" | "phrase" (greeting, apology, prompts)
     last: bool = True  # the last piece of this bot turn

@@ -10,21 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pipecat.frames.frames import Frame, InputDTMFFrame, InterruptionFrame
+from pipecat.frames.frames import Frame, InputDTMFFrame, InterruptionFrame, VADUserStartedSpeakingFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from voicebot.llm.client import Answerer, AnswerMeta
+from voicebot.llm.client import AnswerMeta, VoiceAnswerer
 from voicebot.french import phrases
 from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import (CallActionFrame, CallerSpeechFrame, CallerTranscriptFrame, DTMFDigitFrame,
+from voicebot.pipeline.frames import (CallActionFrame, CallerTranscriptFrame,
                                      SpeakFrame, SpeculativeTranscriptFrame)
 from voicebot.french.speech import split_speakable
 
-log = logging.getLogger("voicebot.responder")
+log = logging.getLogger(__name__)
 
 
 class Responder(FrameProcessor):
-    def __init__(self, state: CallState, answerer: Answerer, *, history_turns: int = 6,
+    """Turns a caller transcript into bot speech: streams the answer, cuts it into sentences, transfers on request."""
+
+    def __init__(self, state: CallState, answerer: VoiceAnswerer, *, history_turns: int = 6,
                  first_clause: bool = True, default_queue: str = phrases.DEFAULT_QUEUE, **kwargs):
         super().__init__(**kwargs)
         self._state = state
@@ -43,13 +45,12 @@ class Responder(FrameProcessor):
         await super().process_frame(frame, direction)
         if isinstance(frame, SpeculativeTranscriptFrame):
             self._start_early(frame)
-        elif isinstance(frame, CallerSpeechFrame):
-            if frame.started:
-                self._drop_early()  # the caller goes on: that answer must never be spoken
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            self._drop_early()  # the caller goes on: that answer must never be spoken
             await self.push_frame(frame, direction)
         elif isinstance(frame, CallerTranscriptFrame):
             await self._answer(frame)
-        elif isinstance(frame, (InputDTMFFrame, DTMFDigitFrame)):
+        elif isinstance(frame, InputDTMFFrame):
             await self._on_dtmf(frame)
             await self.push_frame(frame, direction)
         else:
@@ -57,8 +58,8 @@ class Responder(FrameProcessor):
                 self._state.bot_turn = None
             await self.push_frame(frame, direction)
 
-    async def _on_dtmf(self, frame: Frame) -> None:
-        digit = frame.digit if isinstance(frame, DTMFDigitFrame) else frame.button.value
+    async def _on_dtmf(self, frame: InputDTMFFrame) -> None:
+        digit = frame.button.value
         self._state.publish("dtmf", digit=str(digit))
         if str(digit) == "0":
             await self._transfer("dtmf", turn=self._state.current_turn)

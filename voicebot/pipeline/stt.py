@@ -8,7 +8,7 @@ import logging
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from voicebot.pipeline.call_state import CallState
+from voicebot.pipeline.call_state import CallState, barge_in
 from voicebot.pipeline.frames import (CallerTranscriptFrame, CallerTurnFrame, SpeculativeTranscriptFrame,
                                      SpeculativeTurnFrame)
 from voicebot.french.phrases import is_backchannel
@@ -16,7 +16,7 @@ from voicebot.stt.guard import TranscriptGuard
 from voicebot.stt.scheduler import STTShed
 from voicebot.stt.whisper import WhisperEngine
 
-log = logging.getLogger("voicebot.stt")
+log = logging.getLogger(__name__)
 
 
 class WhisperSTT(FrameProcessor):
@@ -100,11 +100,7 @@ class WhisperSTT(FrameProcessor):
             log.info("backchannel while the bot speaks: %r", text, extra={"call_id": st.call_id})
             return
         if frame.during_bot and st.bot_speaking:
-            if st.bot_turn is not None:
-                st.turn(st.bot_turn).interrupted = True
-            st.publish("barge_in", turn=st.bot_turn or 0)
-            await self.broadcast_interruption()
-            st.bot_speaking = False
+            await barge_in(self, st)
         turn.caller_text = text
         st.publish("transcript_final", text=text, turn=frame.turn)
         await self.push_frame(CallerTranscriptFrame(text=text, turn=frame.turn, during_bot=frame.during_bot,

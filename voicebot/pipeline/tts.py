@@ -19,7 +19,7 @@ from voicebot.pipeline.frames import SpeakFrame
 from voicebot.french.speech import to_speech
 from voicebot.tts.engines import TTSEngine, TTSError
 
-log = logging.getLogger("voicebot.tts")
+log = logging.getLogger(__name__)
 
 
 def resample_pcm16(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
@@ -60,6 +60,8 @@ async def synthesize_at(engine: TTSEngine, speech: str, rate: int, *, first: boo
 
 
 class SpeechSynthesizer(FrameProcessor):
+    """Speaks SpeakFrames: French speech normalisation, then the TTS engine (fixed phrases from the cache)."""
+
     def __init__(self, state: CallState, engine: TTSEngine, phrase_cache: PhraseCache | None, *,
                  sample_rate: int = 16000, **kwargs):
         super().__init__(**kwargs)

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
+from typing import Any
 
 from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
@@ -25,24 +26,35 @@ from pipecat.frames.frames import (
     EndFrame,
     Frame,
     InputAudioRawFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.config import PipelineSettings
-from voicebot.pipeline.call_state import CallState
-from voicebot.pipeline.frames import CallerSpeechFrame, CallerTurnFrame, SpeculativeTurnFrame
+from voicebot.pipeline.call_state import CallState, barge_in
+from voicebot.pipeline.frames import CallerTurnFrame, SpeculativeTurnFrame
 
-log = logging.getLogger("voicebot.turns")
+log = logging.getLogger(__name__)
 
 PRE_ROLL_S = 0.3  # audio kept before VAD confirms speech, so the first syllable is not lost
 TAIL_S = 0.15  # silence kept after the last speech frame for Whisper
 
 _smart_turn_lock = threading.Lock()
-_smart_turn_session = None
+_smart_turn_session: Any = None  # onnxruntime.InferenceSession, loaded by the first SharedSmartTurn
+
+# The private parts of pipecat's Smart Turn that SharedSmartTurn relies on, and nothing else in voicebot
+# does: tests/integration/test_pipecat_adapter.py fails, naming the part, when a pipecat release moves one.
+PIPECAT_PRIVATE = ("_session", "_log_data", "_audio_buffer", "_model_executor", "_process_speech_segment")
 
 
 class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
-    """Smart Turn v3 whose ONNX session is loaded once per process and shared by every call."""
+    """Smart Turn v3 whose ONNX session is loaded once per process and shared by every call.
+
+    The one adapter over pipecat internals (``PIPECAT_PRIVATE``): pipecat's analyzer loads its model in
+    ``__init__`` and predicts on its own buffer only at the end of a turn; we share the session and predict
+    early, during a pause, on a snapshot of the buffer.
+    """
 
     def __init__(self, *, params: SmartTurnParams, sample_rate: int):
         global _smart_turn_session
@@ -173,7 +185,7 @@ class TurnDetector(FrameProcessor):
                 self._turn.clear()
                 for chunk in self._segment:
                     self._turn.append_audio(chunk, True)
-        await self.push_frame(CallerSpeechFrame(started=True, turn=self._state.current_turn + 1))
+        await self.push_frame(VADUserStartedSpeakingFrame(start_secs=self._s.vad_start_s))
         self._state.publish("state", state="caller_speaking")
 
     async def _maybe_barge_in(self, now: float) -> None:
@@ -186,19 +198,14 @@ class TurnDetector(FrameProcessor):
 
     async def interrupt_bot(self) -> None:
         """Stop the bot's audio now and drop what it had queued (barge-in)."""
-        st = self._state
         self._interrupted = True
         self._during_bot = False
-        if st.bot_turn is not None:
-            st.turn(st.bot_turn).interrupted = True
-        st.publish("barge_in", turn=st.bot_turn or 0)
-        log.info("barge-in", extra={"call_id": st.call_id})
-        await self.broadcast_interruption()
-        st.bot_speaking = False
+        log.info("barge-in", extra={"call_id": self._state.call_id})
+        await barge_in(self, self._state)
 
     async def _on_speech_stop(self) -> None:
         self._in_speech = False
-        await self.push_frame(CallerSpeechFrame(started=False, turn=self._state.current_turn + 1))
+        await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=self._s.vad_stop_s))
         if self._turn is None:
             await self._emit_turn("silence")
             return

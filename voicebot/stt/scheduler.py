@@ -133,7 +133,7 @@ class STTScheduler:
                 if not j.future.done():
                     j.future.set_exception(e)
         else:
-            for j, r in zip(batch, results):
+            for j, r in zip(batch, results, strict=False):
                 if not j.future.done():
                     j.future.set_result(r)
         finally:

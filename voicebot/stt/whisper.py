@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("voicebot.stt")
+log = logging.getLogger(__name__)
 
 # Decoding options of every transcription (and of the benchmark's stock reference, for a like-for-like run):
 # one temperature (no fallback re-decoding), no timestamps, no Whisper-side VAD (the turn detector already cut
@@ -25,6 +25,8 @@ DECODE_OPTIONS = dict(temperature=0.0, condition_on_previous_text=False, without
 
 @dataclass
 class Transcript:
+    """Whisper's text for one turn and the signals the transcript guard judges it by."""
+
     text: str
     avg_logprob: float | None
     no_speech_prob: float | None
@@ -89,7 +91,7 @@ class WhisperEngine:
             if i is not None:
                 by_turn[i].append(seg)
         elapsed = time.monotonic() - t0
-        return [_transcript(segs, (e - s), elapsed) for segs, (s, e) in zip(by_turn, spans)]
+        return [_transcript(segs, (e - s), elapsed) for segs, (s, e) in zip(by_turn, spans, strict=True)]
 
     async def transcribe_pcm16(self, pcm: bytes, sample_rate: int, *, speculative: bool = False) -> Transcript:
         """Transcribe one turn through the process's shared scheduler (raises STTShed for shed speculation)."""

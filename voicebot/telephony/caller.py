@@ -66,6 +66,8 @@ def dbfs(pcm: bytes) -> float:
 
 @dataclass
 class TurnResult:
+    """What the test softphone saw of one turn: texts, latencies, whether the bot answered."""
+
     turn: int
     wav: str
     caller_text: str = ""
@@ -81,6 +83,8 @@ class TurnResult:
 
 @dataclass
 class CallResult:
+    """What the test softphone saw of one call."""
+
     connected: bool = False
     call_id: str = ""
     greeting_heard: bool = False
@@ -98,6 +102,8 @@ class CallResult:
 
 
 class Caller:
+    """A test softphone over the binary WebSocket: plays WAV turns in real time, records the bot."""
+
     def __init__(self, url: str, wavs: list[Path], *, rate: int = 8000, answer_timeout_s: float = 30.0,
                  greeting_timeout_s: float = 15.0, quiet_after_answer_s: float = 1.2, hangup: bool = True,
                  caller_id: str = "", extra_events: list[dict] | None = None,
@@ -212,9 +218,11 @@ class Caller:
                 turn.bot_text = ev.get("bot_text", "")
                 turn.latency_ms = ev.get("latency_ms", {})
                 spoke_after = self._speech_end_at or 0.0
-                await self._send_silence_until(
-                    ws, lambda: self._last_sound > spoke_after and self._bot_quiet_for(self.quiet_after_answer_s),
-                    self.answer_timeout_s)
+
+                def answered(after: float = spoke_after) -> bool:
+                    return self._last_sound > after and self._bot_quiet_for(self.quiet_after_answer_s)
+
+                await self._send_silence_until(ws, answered, self.answer_timeout_s)
                 turn.answered = bool(turn.bot_text) and self._last_sound > spoke_after
             self._pending_wire = None
 

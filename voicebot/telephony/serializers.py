@@ -29,7 +29,7 @@ from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
-log = logging.getLogger("voicebot.telephony")
+log = logging.getLogger(__name__)
 
 ErrorReporter = Callable[[str, str], None]  # (code, message)
 
@@ -50,7 +50,7 @@ class PcmSerializer(FrameSerializer):
         self._out = create_stream_resampler()
         self._odd: bytes = b""
 
-    async def setup(self, setup: FrameProcessorSetup):
+    async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]  # pipecat narrows it too
         await super().setup(setup)
         self._pipeline_rate = getattr(setup, "audio_in_sample_rate", None) or self._pipeline_rate
 

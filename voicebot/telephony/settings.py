@@ -1,5 +1,7 @@
-"""Settings of the SIP/RTP entry (mounted by ``voicebot.config`` as the ``sip`` section:
-env vars ``VOICEBOT_SIP__<KEY>``)."""
+"""Settings of the SIP/RTP entry.
+
+Mounted by ``voicebot.config`` as the ``sip`` section: env vars ``VOICEBOT_SIP__<KEY>``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from pydantic import BaseModel, Field
 
 
 class SipSettings(BaseModel):
+    """The SIP entry: addresses, ports, who may call, limits, digest users, agent queues, timers."""
+
     enabled: bool = Field(False, description="Start the SIP endpoint with `voicebot serve`.")
     host: str = Field("127.0.0.1", description="Address the SIP endpoint listens on (UDP).")
     port: int = Field(5060, ge=0, le=65535, description="UDP port of the SIP endpoint (0: any free port).")

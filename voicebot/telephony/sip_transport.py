@@ -35,7 +35,7 @@ from .settings import SipSettings
 from .sip.endpoint import SipCall, SipUserAgent
 from .sip.transaction import Timers
 
-log = logging.getLogger("voicebot.telephony.sip")
+log = logging.getLogger(__name__)
 
 MAX_EARLY_PACKETS = 250  # 5 s of 20 ms packets kept until the pipeline starts
 OUTPUT_LEAD_S = 0.06  # audio kept queued ahead of the RTP pacer: small, so barge-in cuts quickly
@@ -49,6 +49,8 @@ def default_params() -> TransportParams:
 
 
 class SipInputTransport(BaseInputTransport):
+    """Caller side of a SIP call into the pipeline: RTP audio and DTMF as pipecat frames."""
+
     def __init__(self, transport: "SipTransport", params: TransportParams, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self._sip = transport
@@ -113,6 +115,8 @@ class SipInputTransport(BaseInputTransport):
 
 
 class SipOutputTransport(BaseOutputTransport):
+    """Bot side of a SIP call: pipecat audio resampled to 8 kHz and paced into RTP."""
+
     def __init__(self, transport: "SipTransport", params: TransportParams, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self._sip = transport
@@ -152,8 +156,10 @@ class SipOutputTransport(BaseOutputTransport):
 
 
 class SipTransport(BaseTransport):
-    """pipecat transport of one SIP call; events: on_client_connected(call_id),
-    on_client_disconnected(reason)."""
+    """pipecat transport of one SIP call.
+
+    Events: on_client_connected(call_id), on_client_disconnected(reason).
+    """
 
     def __init__(self, rtp: RtpSession, *, call_id: str, params: TransportParams | None = None,
                  name: str | None = None) -> None:
@@ -198,13 +204,29 @@ class SipCallSession:
     def ended(self) -> bool:
         return self._call.state == "ended"
 
-    async def wait_ended(self) -> str:
-        """Wait for the end of the call; returns why it ended."""
+    @property
+    def end_reason(self) -> str | None:
+        """Why the SIP call ended; None while it is up.
+
+        The bot's hang-up reason (BYE sent), "transfer" (REFER accepted), "caller_hangup" (BYE or CANCEL
+        received), "rtp_timeout"...
+        """
+        return self._call.end_reason or None
+
+    async def wait_ended(self) -> str | None:
         await self._call.ended.wait()
-        return self._call.end_reason
+        return self.end_reason
+
+    def send_event(self, event: CallEvent) -> None:
+        """A SIP peer takes no pipeline events (what it hears is the call)."""
 
     async def hangup(self, reason: str) -> None:
         await self._endpoint.hangup(self._call, reason)
+
+    async def close(self, reason: str) -> None:
+        """BYE if the call is still up once its pipeline is over (the user agent would send it anyway)."""
+        if not self.ended:
+            await self._endpoint.hangup(self._call, reason)
 
     async def transfer(self, queue: str, target: str) -> bool:
         """REFER to ``target`` (or the URI configured for ``queue``); True once the agent answered."""

@@ -18,28 +18,60 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from starlette.websockets import WebSocketState
 
-from voicebot.call import CallInfo
+from voicebot.call import SHUTDOWN, CallInfo
+from voicebot.events import CallEvent
 from voicebot.telephony.serializers import PcmSerializer, SafeTwilioSerializer
 
-log = logging.getLogger("voicebot.telephony")
+log = logging.getLogger(__name__)
 
 # Close codes (RFC 6455 §7.4; 4000-4999 are ours).
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_BAD_REQUEST = 4400
 
 
+# Pipeline events forwarded to a binary-endpoint client, and their names there.
+CLIENT_EVENTS = {
+    "transcript_final": "transcript",
+    "bot_text": "bot_text",
+    "turn": "turn",
+    "barge_in": "barge_in",
+    "silence": "silence",
+    "transfer": "transfer_status",
+    "error": "error",
+    "dtmf": "dtmf",
+}
+
+
 class WebSocketCallSession:
-    """Control side of a WebSocket call: events to the peer, hang-up, transfer (an event to the peer)."""
+    """``CallSession`` of a WebSocket call: events to the peer, hang-up, transfer (an event to the peer).
+
+    ``send_events``: the binary PCM endpoint's client gets the pipeline events of ``CLIENT_EVENTS``; a
+    Twilio media stream takes none.
+    """
 
     def __init__(self, info: CallInfo, websocket: WebSocket, *, send_events: bool):
         self.info = info
         self.ws = websocket
         self.send_events = send_events
-        self.on_end: Callable[[], Awaitable[None]] | None = None
         self.hangup_reason: str | None = None
+        self._closed = asyncio.Event()
         self._outbox: asyncio.Queue[dict | None] = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_loop())
+
+    @property
+    def end_reason(self) -> str | None:
+        """The bot's hang-up reason; "caller_hangup" once the socket is gone otherwise; None while it is up."""
+        if self.hangup_reason:
+            return self.hangup_reason
+        if self._closed.is_set() or self.ws.client_state != WebSocketState.CONNECTED:
+            return "caller_hangup"
+        return None
+
+    async def wait_ended(self) -> str | None:
+        await self._closed.wait()
+        return self.end_reason
 
     async def _send_loop(self) -> None:
         while (msg := await self._outbox.get()) is not None:
@@ -48,34 +80,38 @@ class WebSocketCallSession:
             with contextlib.suppress(Exception):  # the peer may be gone: nothing to tell it then
                 await self.ws.send_text(json.dumps(msg, ensure_ascii=False))
 
-    def send_event(self, msg: dict) -> None:
-        """Queue a JSON event for the peer (kept in order, never blocks the pipeline)."""
+    def send_message(self, msg: dict) -> None:
+        """Queue a JSON message for the peer (kept in order, never blocks the pipeline)."""
         self._outbox.put_nowait(msg)
+
+    def send_event(self, event: CallEvent) -> None:
+        if self.send_events and event.type in CLIENT_EVENTS:
+            self.send_message({"event": CLIENT_EVENTS[event.type], **event.data})
 
     def report_error(self, code: str, message: str) -> None:
         log.warning("call %s: %s: %s", self.info.call_id, code, message)
-        self.send_event({"event": "error", "code": code, "message": message})
+        self.send_message({"event": "error", "code": code, "message": message})
 
     async def hangup(self, reason: str) -> None:
         self.hangup_reason = reason
-        self.send_event({"event": "hangup", "reason": reason})
-        await self.close(CLOSE_NORMAL, reason)
+        self.send_message({"event": "hangup", "reason": reason})
+        await self.close(reason)
 
     async def transfer(self, queue: str, target: str) -> bool:
         # Over WebSocket the media gateway carries out the transfer; the event tells it where to.
-        self.send_event({"event": "transfer", "queue": queue, "target": target, "call_id": self.info.call_id})
+        self.send_message({"event": "transfer", "queue": queue, "target": target, "call_id": self.info.call_id})
         return True
 
-    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+    async def close(self, reason: str) -> None:
+        """Flush the queued messages, close the socket (1001 when the worker shuts down), end the call."""
         await self._outbox.put(None)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._sender, 2.0)
         if self.ws.client_state == WebSocketState.CONNECTED:
+            code = CLOSE_GOING_AWAY if reason == SHUTDOWN else CLOSE_NORMAL
             with contextlib.suppress(Exception):
                 await self.ws.close(code, reason[:120])
-        if self.on_end is not None:
-            on_end, self.on_end = self.on_end, None
-            await on_end()
+        self._closed.set()
 
 
 CallRunner = Callable[[BaseTransport, WebSocketCallSession], Awaitable[None]]
@@ -143,13 +179,13 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
             info = CallInfo(call_id=uuid.uuid4().hex[:16], channel="ws-pcm",
                             caller=ws.query_params.get("caller", "")[:64], sample_rate=int(raw_rate))
             session = WebSocketCallSession(info, ws, send_events=True)
-            session.send_event({"event": "connected", "call_id": info.call_id, "rate": info.sample_rate})
+            session.send_message({"event": "connected", "call_id": info.call_id, "rate": info.sample_rate})
 
             def on_control(msg: dict) -> None:
                 if msg["event"] == "hangup":
-                    asyncio.get_running_loop().create_task(session.close(CLOSE_NORMAL, "caller_hangup"))
+                    asyncio.get_running_loop().create_task(session.close("caller_hangup"))
                 elif msg["event"] == "ping":
-                    session.send_event({"event": "pong"})
+                    session.send_message({"event": "pong"})
 
             serializer = PcmSerializer(info.sample_rate, max_bytes=max_frame_bytes,
                                        on_error=session.report_error, on_control=on_control)

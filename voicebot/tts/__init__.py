@@ -1,1 +1,1 @@
-"""voicebot.tts"""
+"""Text-to-speech engines: Piper servers (child processes) and espeak-ng (no pipecat processor here)."""

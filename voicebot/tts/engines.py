@@ -26,7 +26,7 @@ import httpx
 
 from voicebot.process import die_with_parent, free_port, stop_process_group
 
-log = logging.getLogger("voicebot.tts")
+log = logging.getLogger(__name__)
 
 
 class TTSError(Exception):

@@ -1,5 +1,5 @@
 """Writes call-029.jsonl: a Twilio Media Streams session (connected, start, media..., stop) carrying the
-shared clip 029.wav as 8 kHz μ-law, message by message in Twilio's documented format (field names,
+committed clip 029.wav (tests/data/speech-fr) as 8 kHz μ-law, message by message in Twilio's documented format (field names,
 order, 20 ms / 160-byte payloads, sequenceNumber/chunk/timestamp counters). Regenerate with:
     python tests/golden/twilio/make_sequence.py
 """

@@ -10,6 +10,7 @@
     const need = VB.el("p", "need"); need.append(VB.el("b", null, "Besoin : "), document.createTextNode(c.need));
     const sum = VB.el("p", "summary"); sum.append(VB.el("b", null, "Résumé : "), document.createTextNode(c.summary));
     a.append(h, need, sum);
+    if (c.dossier) { const p = VB.el("p", "dossier"); p.append(VB.el("b", null, "Dossier " + c.dossier.reference + " : "), document.createTextNode(c.dossier.told)); a.append(p); }
     if (c.facts.length) a.append(VB.el("h3", null, "Déjà répondu par le bot"), list("facts-list", c.facts, (f) => {
       const li = VB.el("li", null, f.text); if (f.sources.length) li.append(" ", VB.el("span", "sources", "(" + f.sources.join(", ") + ")")); return li; }));
     if (c.open_questions.length) a.append(VB.el("h3", null, "Questions restées ouvertes"), list("open", c.open_questions, (q) => VB.el("li", null, q)));

@@ -32,6 +32,7 @@
   }
   const STATE = {greeting: "accueil", listening: "écoute", thinking: "réflexion", speaking: "parle", transferring: "transfert", ended: "terminé"};
   const alerts = [];
+  const LOOKUP = {found: "trouvé et communiqué", not_found: "vérification échouée, rien communiqué", transfer: "transfert proposé accepté", timeout: "service trop lent", unavailable: "service indisponible", malformed: "réponse invalide du service"};
   function onEvent(e) {
     const d = e.data;
     switch (e.type) {
@@ -42,6 +43,7 @@
         window.__vbTurnsShown.push({turn: d.turn, ts: e.ts, shown: Date.now() / 1000});
         if (d.sources && d.sources.length) document.getElementById("topic").textContent = d.sources[0];
         break;
+      case "lookup": { const li = VB.el("li", "lookup"); li.append(VB.el("b", null, "Consultation du dossier " + (d.dossier || "") + " : "), document.createTextNode((LOOKUP[d.outcome] || d.outcome) + (d.told ? " — " + d.told : ""))); transcript.append(li); break; }
       case "state": document.getElementById("state").textContent = STATE[d.state] || d.state; break;
       case "alert": alerts.push(d); VB.alertBadges(document.getElementById("alerts"), alerts); break;
       case "handoff": { const p = document.getElementById("handoff-links"); const a = VB.el("a", null, "voir"); a.href = "/agent/handoffs/" + encodeURIComponent(d.handoff_id); p.replaceChildren("Fiche de transfert : ", a); p.hidden = false; break; }

@@ -18,6 +18,8 @@ _EVENT = struct.Struct("!BBH")
 
 @dataclass(frozen=True)
 class DtmfEvent:
+    """One RFC 4733 telephone-event payload."""
+
     event: int
     end: bool
     volume: int

@@ -19,6 +19,8 @@ def _seq_newer(a: int, b: int) -> bool:
 
 
 class JitterBuffer:
+    """Puts RTP packets back in order, waiting at most ``depth`` packets for a missing one."""
+
     def __init__(self, depth: int = DEFAULT_DEPTH) -> None:
         self.depth = depth
         self._expected: int | None = None

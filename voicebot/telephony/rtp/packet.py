@@ -16,6 +16,8 @@ class RtpParseError(ValueError):
 
 @dataclass
 class RtpPacket:
+    """One RTP packet (RFC 3550 fixed header, no extensions written)."""
+
     payload_type: int
     sequence: int
     timestamp: int

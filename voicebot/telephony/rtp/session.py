@@ -1,5 +1,7 @@
-"""One call's RTP media over UDP: paced 20 ms G.711 send, reorder buffer, symmetric latching, DTMF,
-and an inactivity timeout so a dead peer ends the call instead of holding a slot forever.
+"""One call's RTP media over UDP.
+
+Paced 20 ms G.711 send, reorder buffer, symmetric latching, DTMF, and an inactivity timeout so a dead
+peer ends the call instead of holding a slot forever.
 
 Audio in and out is little-endian PCM16 mono at 8 kHz; resampling to the pipeline's rate happens in
 the pipecat transport, not here.
@@ -19,7 +21,7 @@ from .dtmf import DtmfReceiver
 from .jitter import DEFAULT_DEPTH, JitterBuffer
 from .packet import RtpPacket, RtpParseError, is_rtcp
 
-log = logging.getLogger("voicebot.telephony.rtp")
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 8000
 FRAME_MS = 20
@@ -32,6 +34,8 @@ PREBUFFER_FRAMES = 2  # speech starts once 40 ms are queued (absorbs producer ji
 
 @dataclass(frozen=True)
 class RtpConfig:
+    """The negotiated media of one call: codec, payload types, where to send."""
+
     codec: str  # "PCMU" | "PCMA"
     payload_type: int
     dtmf_payload_type: int | None
@@ -46,7 +50,7 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def __init__(self, config: RtpConfig, *, on_audio: Callable[[bytes], None] | None = None,
                  on_dtmf: Callable[[str], None] | None = None,
-                 on_timeout: Callable[[], None] | None = None) -> None:
+                 on_timeout: Callable[[], object] | None = None) -> None:
         self.config = config
         self.on_audio = on_audio
         self.on_dtmf = on_dtmf
@@ -89,7 +93,7 @@ class RtpSession(asyncio.DatagramProtocol):
             return port
         raise OSError(f"no free RTP port in {port_min}-{port_max}")
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
     def start(self) -> None:
@@ -210,7 +214,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._ts = (self._ts + SAMPLES_PER_FRAME) & 0xFFFFFFFF
 
     # -- receiving ---------------------------------------------------------------------------
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
         if is_rtcp(data):
             return
         try:

@@ -41,6 +41,8 @@ def expected_response(algorithm: str, username: str, realm: str, password: str, 
 
 
 class DigestAuthenticator:
+    """RFC 7616 digest challenges and their checking, with stateless nonces."""
+
     def __init__(self, realm: str, users: dict[str, str], algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
                  secret: bytes | None = None) -> None:
         unknown = [a for a in algorithms if a not in ALGORITHMS]

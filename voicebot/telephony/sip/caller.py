@@ -29,6 +29,8 @@ FRAME = 160  # 20 ms at 8 kHz
 
 @dataclass
 class SipCallResult:
+    """What the SIP test caller measured: set-up time and wire latency per turn."""
+
     setup_ms: float | None = None
     wire_latency_ms: list[float | None] = field(default_factory=list)
     greeting_heard: bool = False
@@ -139,6 +141,8 @@ async def sip_call(host: str, port: int, wavs: list[Path], *, answer_wait_s: flo
         leg.send_request("ACK", 1, to_header)
         answer = parse_sdp(ok.body)
         media = answer.audio()
+        if media is None:
+            raise ValueError("the 200 OK carries no audio stream")
         remote = (media.connection or answer.connection or host, media.port)
         listener = _Listener(result)
         receiver = asyncio.create_task(listener.run(rtp))

@@ -1,5 +1,8 @@
-"""``voicebot sip probe``: send one OPTIONS (as a load balancer does) and print the answer and its time;
-and the ``--sip-host/--sip-port`` flags of ``voicebot serve`` (the CLI maps them to ``sip.host``/``sip.port``)."""
+"""``voicebot sip probe`` and the ``--sip-host/--sip-port`` flags of ``voicebot serve``.
+
+The probe sends one OPTIONS (as a load balancer does) and prints the answer and its time; the CLI maps
+the flags to ``sip.host``/``sip.port``.
+"""
 
 from __future__ import annotations
 

@@ -16,6 +16,8 @@ MAX_FORWARDS = 70
 
 @dataclass
 class Dialog:
+    """One SIP dialog (RFC 3261 12): tags, CSeq counters and route set."""
+
     call_id: str
     local_tag: str
     remote_tag: str

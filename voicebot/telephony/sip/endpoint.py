@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from .sdp import NegotiatedMedia, SdpError, build_answer, is_hold, negotiate, pa
 from .transaction import (ClientTransaction, InviteServerTransaction, NonInviteServerTransaction, Timers)
 from ..rtp.session import RtpConfig, RtpSession
 
-log = logging.getLogger("voicebot.telephony.sip")
+log = logging.getLogger(__name__)
 
 ALLOWED_METHODS = "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
 SUPPORTED_EXTENSIONS = frozenset({"replaces", "norefersub", "timer"})
@@ -118,11 +118,11 @@ class SipUserAgent(asyncio.DatagramProtocol):
             self._transport.close()
             self._transport = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -132,7 +132,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
             self._transport.sendto(data, addr)
 
     # -- receiving ---------------------------------------------------------------------------
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
         addr = (addr[0], addr[1])
         if len(data) > self.settings.max_message_bytes:
             self.stats["dropped_oversized"] += 1
@@ -165,7 +165,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
         partial = exc.partial if self.source_filter.allows(addr[0]) else None  # strangers get no answer
         if partial is not None and partial.is_request and partial.method != "ACK":
             try:
-                partial.top_via
+                _ = partial.top_via  # raises SipParseError when the Via cannot be parsed
                 if all(partial.get(h) for h in ("From", "To", "Call-ID", "CSeq")):
                     self.stats["bad_request"] += 1
                     log.info("sip 400: %s", exc, extra={"call_id": partial.call_id, "source": addr[0]})

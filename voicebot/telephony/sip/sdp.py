@@ -29,6 +29,8 @@ class NoCommonCodec(SdpError):
 
 @dataclass
 class MediaDescription:
+    """One m= section of an SDP body."""
+
     media: str
     port: int
     proto: str
@@ -56,6 +58,8 @@ class MediaDescription:
 
 @dataclass
 class SessionDescription:
+    """A parsed SDP body (RFC 4566): what the offer or answer says."""
+
     origin: str = ""
     connection: str | None = None
     media: list[MediaDescription] = field(default_factory=list)

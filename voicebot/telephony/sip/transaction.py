@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .message import SipMessage, make_response
 
-log = logging.getLogger("voicebot.telephony.sip")
+log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 SendFunc = Callable[[bytes, Address], None]
@@ -41,8 +41,8 @@ class InviteServerTransaction:
     """Server side of one INVITE; states: proceeding, accepted (2xx sent), completed, confirmed, terminated."""
 
     def __init__(self, request: SipMessage, addr: Address, send: SendFunc, timers: Timers,
-                 on_no_ack: Callable[[], None] | None = None,
-                 on_terminated: Callable[[], None] | None = None) -> None:
+                 on_no_ack: Callable[[], object] | None = None,
+                 on_terminated: Callable[[], object] | None = None) -> None:
         self.request = request
         self.addr = addr
         self.branch = request.top_via.branch
@@ -126,7 +126,7 @@ class NonInviteServerTransaction:
     """Keeps the final response for 64*T1 so retransmitted requests get the same answer."""
 
     def __init__(self, request: SipMessage, addr: Address, send: SendFunc, timers: Timers,
-                 on_terminated: Callable[[], None] | None = None) -> None:
+                 on_terminated: Callable[[], object] | None = None) -> None:
         self.request = request
         self.addr = addr
         self.last_response: SipMessage | None = None
