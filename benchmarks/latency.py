@@ -454,8 +454,9 @@ def _fairness_lines(r: dict) -> list[str]:
               f"Machine load average (1/5/15 min): start {m.get('loadavg_start')}, after the side-by-side "
               f"{m.get('loadavg_after_side_by_side')}, end {m.get('loadavg_end')} on {m.get('cores')} cores: "
               "other jobs shared the machine, so both sides' figures carry that noise.", ""]
-    for f in td.get("failures", {}).get("ours", []) + td.get("failures", {}).get("reference", []):
-        lines.append(f"- failure: call {f['call']} turn {f['position']} {f['clip']}: {f['why']}")
+    for system, label in (("ours", "voicebot"), ("reference", "reference")):
+        for f in td.get("failures", {}).get(system, []):
+            lines.append(f"- {label} failure: call {f['call']} turn {f['position']} {f['clip']}: {f['why']}")
     return lines + [""]
 
 
