@@ -36,23 +36,31 @@ def _bin_dir() -> Path | None:
 
 
 def _reachable_by(user: str, bin_dir: Path) -> Path:
-    """``bin_dir``, or a copy of its installation ``user`` can execute (every parent must be traversable)."""
-    if subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(bin_dir / "pg_ctl")]).returncode == 0:
+    """``bin_dir``, or a copy of its installation ``user`` can execute (every parent must be traversable).
+
+    Only for pgserver's build (site-packages/pgserver/pginstall): its binaries find their libraries
+    through RPATH $ORIGIN/../../../pgserver.libs, so the copy keeps that layout.
+    """
+    if subprocess.run(["runuser", "-u", user, "--", str(bin_dir / "pg_ctl"), "--version"],
+                      capture_output=True, cwd="/").returncode == 0:
         return bin_dir
-    install = bin_dir.parent
+    install = bin_dir.parent  # .../site-packages/pgserver/pginstall
+    site = install.parents[1]
     tag = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:16]
-    target = Path(tempfile.gettempdir()) / f"voicebot-pginstall-{os.geteuid()}-{tag}"
+    target = Path(tempfile.gettempdir()) / f"voicebot-pgserver-{os.geteuid()}-{tag}"
     if target.exists() and (target.stat().st_uid != os.geteuid() or target.stat().st_mode & 0o022):
         raise RuntimeError(f"{target} is not ours (owner or mode): remove it")  # never run someone else's binaries
-    if not (target / "bin" / "pg_ctl").exists():
+    if not (target / "pgserver" / "pginstall" / "bin" / "pg_ctl").exists():
         partial = target.with_name(f"{target.name}.{os.getpid()}")
-        shutil.copytree(install, partial, symlinks=True)
-        os.chmod(partial, 0o755)
+        shutil.copytree(install, partial / "pgserver" / "pginstall", symlinks=True)
+        shutil.copytree(site / "pgserver.libs", partial / "pgserver.libs", symlinks=True)
+        for folder in (partial, partial / "pgserver"):
+            os.chmod(folder, 0o755)
         try:
             os.rename(partial, target)
         except OSError:  # another test process copied it first
             shutil.rmtree(partial, ignore_errors=True)
-    return target / "bin"
+    return target / "pgserver" / "pginstall" / "bin"
 
 
 

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pipecat.pipeline.worker import PipelineWorker
@@ -21,8 +23,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from voicebot import metrics
 from voicebot.call import SHUTDOWN, CallSession
 from voicebot.events import CallEvent
+from voicebot.french.redaction import RedactingLogFilter, redact
 from voicebot.calls.runtime import CallServices
 from voicebot.config import Settings
+from voicebot.drain import Drain
 from voicebot.llm.client import OpenAIChatAnswerer
 from voicebot.llm.server import EmbeddedLlamaServer
 from voicebot.models import ModelError, resolve
@@ -68,15 +72,19 @@ class JsonLogFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(RedactingLogFilter())  # every line, ours and the libraries', is redacted
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "openai", "faster_whisper", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "openai", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from loguru import logger as loguru_logger  # pipecat logs with loguru
 
     loguru_logger.remove()
-    loguru_logger.add(sys.stderr, level="WARNING")
+    def redacted_sink(message: object) -> None:
+        sys.stderr.write(redact(str(message)))
+
+    loguru_logger.add(redacted_sink, level="WARNING")
 
 
 def choose_tts(settings: Settings) -> TTSEngine:
@@ -161,15 +169,21 @@ class Worker:
     call_services: CallServices = field(init=False)
     sip: SipEndpoint | None = None  # when sip.enabled
     knowledge: KnowledgeService | None = None
+    drain: Drain = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.drain = Drain(self.active_calls, s.server.drain_timeout_s)
+        self.drain.on_start(self._refuse_new_calls)
         s.server.data_dir.mkdir(parents=True, exist_ok=True)
         if s.calls.worker_id == "" and s.server.worker_id:
             s.calls.worker_id = s.server.worker_id
         self.call_services = CallServices.build(s.calls, s.server.data_dir)
 
     async def start(self) -> None:
+        from voicebot.offline import enforce_offline
+
+        enforce_offline()  # also when the app is built without the CLI (tests, embedding)
         s = self.settings
         await self.call_services.start()
         degraded = []
@@ -234,6 +248,18 @@ class Worker:
             log.info("SIP endpoint on udp/%s:%s", s.sip.host, self.sip.port)
         self.ready = True
 
+    def active_calls(self) -> int:
+        """Calls this worker still carries (running pipelines, SIP calls being set up, WebSocket admissions)."""
+        sip_calls = len(getattr(self.sip, "calls", {}) or {})
+        admitted = self.admission.active if self.admission is not None else 0
+        return max(len(self.calls), sip_calls, admitted)
+
+    def _refuse_new_calls(self) -> None:
+        if self.sip is not None:
+            self.sip.draining = True
+        if self.admission is not None:
+            self.admission.draining = True
+
     def _knowledge_answerer(self, base_url: str, model: str):
         """Answers come from the knowledge base: retrieval, grounded LLM + guard, extractive fallback."""
         from voicebot.knowledge.service import KnowledgeService
@@ -241,7 +267,7 @@ class Worker:
 
         s = self.settings
         self.knowledge = KnowledgeService.from_settings(s)
-        backend = "extractive" if s.llm.backend == "extractive" else s.knowledge.backend
+        backend = self.knowledge.settings.backend  # 'auto' resolved: extractive embedded, LLM on vLLM
         if backend == "llm":
             self.knowledge.use_llm(base_url, model or None)
         log.info("knowledge base ready: %d chunks, answers by %s", self.knowledge.store.chunk_count(), backend)
@@ -287,7 +313,9 @@ class Worker:
         control.register(PipelineCallControl(session, worker))
         self._on_connection_events(transport, worker)
         watcher = asyncio.create_task(_cancel_when_ended(session, worker))
-        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id)
+        # external_id: the peer's own name for the call (Twilio callSid), kept beside our id, never as it
+        state.publish("call_started", channel=info.channel, caller=info.caller, worker=self.call_services.worker_id,
+                      **({"external_id": info.extra["external_id"]} if info.extra.get("external_id") else {}))
         log.info("call started (%s)", info.channel, extra={"call_id": info.call_id})
         failed = False
         try:
@@ -344,7 +372,9 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
             if manage:
                 await worker.stop()
 
-    app = FastAPI(title="voicebot", lifespan=lifespan)
+    docs = settings.server.api_docs  # off by default: FastAPI's pages load scripts from a public CDN
+    app = FastAPI(title="voicebot", lifespan=lifespan, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
     app.state.worker = worker
     if settings.monitor.enabled:
         from fastapi.responses import RedirectResponse
@@ -366,6 +396,13 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
                 "uptime_s": round(time.time() - worker.started_at, 1)}
         return JSONResponse(body, status_code=200 if worker.ready else 503)
 
+    @app.get("/readyz")
+    async def readyz():
+        """Readiness: 503 while starting and while draining (no new calls here), unlike /healthz."""
+        state = "draining" if worker.drain.draining else ("ready" if worker.ready else "starting")
+        return JSONResponse({"status": state, "calls": worker.active_calls()},
+                            status_code=200 if state == "ready" else 503)
+
     @app.get("/metrics")
     async def prometheus_metrics():
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -378,13 +415,31 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
                                 srv.capacity_retry_after_s)
     app.include_router(websocket_router(allowed_rates=settings.websocket.allowed_rates,
                                         max_frame_bytes=settings.websocket.max_frame_bytes,
-                                        admission=worker.admission, run_call=run_call))
+                                        admission=worker.admission, run_call=run_call,
+                                        start_timeout_s=settings.websocket.start_timeout_s,
+                                        max_pending_per_source=settings.websocket.max_pending_per_source))
     return app
 
 
-def serve(settings: Settings) -> int:
-    import uvicorn
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, except that the first SIGTERM drains the worker (voicebot.drain) instead of exiting."""
 
+    def __init__(self, config: uvicorn.Config, worker: Worker) -> None:
+        super().__init__(config)
+        self.worker = worker
+
+    def handle_exit(self, sig: int, frame) -> None:
+        if sig != signal.SIGTERM or self.worker.drain.draining or self.should_exit:
+            super().handle_exit(sig, frame)  # SIGINT, or a second SIGTERM: exit now
+            return
+        # A signal handler must not touch the loop's state directly: schedule the drain on it.
+        asyncio.get_event_loop().call_soon_threadsafe(self.worker.drain.begin, self._drained)
+
+    def _drained(self) -> None:
+        self.should_exit = True
+
+
+def serve(settings: Settings) -> int:
     setup_logging(settings.server.log_level)
     if not settings.server.worker_id:
         settings.server.worker_id = f"{settings.server.http_host}:{settings.server.http_port}"
@@ -392,8 +447,11 @@ def serve(settings: Settings) -> int:
     app = create_app(settings, worker)
     config = uvicorn.Config(app, host=settings.server.http_host, port=settings.server.http_port,
                             ws_max_size=4 * settings.websocket.max_frame_bytes, log_config=None,
-                            log_level=settings.server.log_level.lower(), lifespan="on")
-    server = uvicorn.Server(config)
+                            log_level=settings.server.log_level.lower(), lifespan="on",
+                            # X-Forwarded-* only from configured proxies (uvicorn trusts 127.0.0.1 by default)
+                            proxy_headers=bool(settings.server.trusted_proxies),
+                            forwarded_allow_ips=list(settings.server.trusted_proxies) or None)
+    server = DrainingServer(config, worker)
 
     async def main() -> int:
         try:

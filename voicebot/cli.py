@@ -16,8 +16,8 @@ from pathlib import Path
 from voicebot.config import ConfigError, Settings, load_settings
 
 # Capabilities that add their own subcommands with register(subparsers), if present.
-COMMAND_MODULES = ("voicebot.knowledge.cli", "voicebot.calls.cli", "voicebot.telephony.sip.cli",
-                   "benchmarks.cli", "voicebot.backoffice.cli")
+COMMAND_MODULES = ("voicebot.knowledge.cli", "voicebot.dialogue.cli", "voicebot.calls.cli",
+                   "voicebot.telephony.sip.cli", "benchmarks.cli", "voicebot.backoffice.cli")
 
 
 def _error(msg: str) -> int:
@@ -189,6 +189,9 @@ def settings_from_args(args) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from voicebot.offline import enforce_offline
+
+    enforce_offline()  # before any library that could phone home is imported
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -48,6 +48,14 @@ class ServerSettings(Section):
         "and SIP); beyond it a call is refused (WebSocket close 1013 'busy', SIP 503 + Retry-After). Measured on 2 "
         "CPU cores by `voicebot bench latency` (concurrency sweep); size it per machine.")
     capacity_retry_after_s: int = Field(5, ge=1, le=3600, description="Retry-After (s) told to refused callers.")
+    drain_timeout_s: float = Field(900.0, ge=0, description="On SIGTERM: longest wait for live calls to end "
+                                   "before they are hung up (keep below terminationGracePeriodSeconds).")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (empty: none; "
+        "the client address is then the TCP peer, so the login limiter and per-source caps cannot be dodged).")
+    api_docs: bool = Field(False, description="Serve FastAPI's /docs, /redoc and /openapi.json (they load "
+                           "scripts from a public CDN: keep off in production).")
 
 
 class STTSettings(Section):
@@ -147,6 +155,10 @@ class WebSocketSettings(Section):
 
     max_frame_bytes: int = Field(64_000, ge=320, description="Largest binary/text WebSocket message accepted.")
     allowed_rates: list[int] = Field([8000, 16000, 24000, 48000], description="PCM rates accepted at connect time.")
+    start_timeout_s: float = Field(5.0, gt=0, le=60, description="A /ws/twilio socket must send 'start' within "
+                                   "this; until then it holds no call slot.")
+    max_pending_per_source: int = Field(4, ge=0, description="/ws/twilio sockets one address may keep open before "
+                                        "'start' (0: no cap).")
 
 
 class ModelsSettings(Section):

@@ -82,7 +82,7 @@ async def test_number_in_the_first_sentence_and_a_correction(sample):
 async def test_wrong_postcode_discloses_nothing_and_three_failures_offer_an_agent(sample):
     f = make_flow(sample.url)
     replies = [await f.start("je voudrais connaître l'état de mon dossier")]
-    for attempt in range(3):
+    for _ in range(3):
         replies.append(await f.on_utterance("IDF 2025 000 123"))
         replies.append(await f.on_utterance("oui"))
         r = await f.on_utterance("75011")  # the postcode of another dossier

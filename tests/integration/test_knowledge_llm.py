@@ -56,8 +56,8 @@ async def test_llm_answers_are_guarded_and_streamed(service, llm_server):
         stream = service.stream_answer(question, TODAY, backend="llm")
         pieces = [p async for p in stream]
         answer = stream.answer
-        assert pieces and " ".join(pieces) == answer.answer
-        assert answer.guard in ("passed", "rejected")  # the server answered; the guard judged
+        assert pieces and " ".join(pieces) == (answer.spoken or answer.answer)  # the short spoken form
+        assert answer.guard == "passed" or answer.guard.startswith("rejected:")  # the guard judged, with a reason
         assert answer.fallback in (None, "extractive") and answer.grounded
         assert not evaluation.has_fact(answer.answer, "2 000 €")
         _check_grounded(service, answer, question)
@@ -82,7 +82,7 @@ async def test_extractive_fallback_when_llm_server_stops(service, tmp_path):
     server = EmbeddedLlamaServer(_gguf(), n_ctx=2048, n_threads=2).start()
     service.use_llm(server.base_url, "embedded")
     up = await service.answer("Quel est le numéro de l'Agence Solidarité Transport ?", TODAY, backend="llm")
-    assert up.guard in ("passed", "rejected")
+    assert up.guard == "passed" or up.guard.startswith("rejected:")
     server.stop()
     down = await service.answer("Quel est le numéro de l'Agence Solidarité Transport ?", TODAY, backend="llm")
     assert down.fallback == "extractive" and down.guard == "unavailable"
@@ -96,13 +96,28 @@ async def test_guard_replaces_a_fabricated_figure_by_the_extractive_answer(servi
     answerer = LlmAnswerer(service.answerer("extractive"), service.settings, base_url="",
                            client=ScriptedClient(["L'aide au permis ", "est de 2 000 €. ", "Bonne journée."]))
     answer = await answerer.answer("C'est combien l'aide au permis ?", TODAY)
-    assert answer.fallback == "extractive" and answer.guard == "rejected" and "2 000" in answer.unsupported
+    assert answer.fallback == "extractive" and answer.guard == "rejected:figure" and "2 000" in answer.unsupported
     assert "1 300 €" in answer.answer and "2 000" not in answer.answer
 
     ok = LlmAnswerer(service.answerer("extractive"), service.settings, base_url="",
                      client=ScriptedClient(["L'aide peut atteindre ", "1 300 € par jeune."]))
     good = await ok.answer("C'est combien l'aide au permis ?", TODAY)
     assert good.fallback is None and good.guard == "passed" and good.answer == "L'aide peut atteindre 1 300 € par jeune."
+
+
+
+async def test_guard_refuses_meta_text_and_echoes_without_figures(service):
+    """The embedded model's « La question de l'appelant est … » carries no figure: refused all the same."""
+    from voicebot.knowledge.llm_answerer import LlmAnswerer
+
+    question = "Les manuels scolaires sont gratuits au lycée ?"
+    for script, reason in ((["La question de l'appelant est « ", question, " »."], "rejected:meta"),
+                           ([question], "rejected:echo")):
+        answerer = LlmAnswerer(service.answerer("extractive"), service.settings, base_url="",
+                               client=ScriptedClient(script))
+        answer = await answerer.answer(question, TODAY)
+        assert answer.fallback == "extractive" and answer.guard == reason, (answer.guard, answer.answer)
+        assert "appelant" not in answer.answer
 
 
 class ScriptedClient:

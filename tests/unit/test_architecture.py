@@ -25,9 +25,11 @@ ALLOWED = {
     "settings": {"foundation"},
     **{cap: {"foundation", "settings"} | {b for a, b in SIDEWAYS if a == cap} for cap in CAPABILITIES},
     "config": {"foundation", "settings"},
-    "pipeline": {"foundation", "settings", "config", "stt", "tts", "llm", "knowledge"},
+    # The dialogue manager (shared by calls and `voicebot chat`): above knowledge and llm, below pipeline.
+    "dialogue": {"foundation", "settings", "knowledge", "llm"},
+    "pipeline": {"foundation", "settings", "config", "stt", "tts", "llm", "knowledge", "dialogue"},
     "monitor": {"foundation", "settings", "config", "calls"},
-    "entry": {"foundation", "settings", "config", "pipeline", "monitor", *CAPABILITIES},
+    "entry": {"foundation", "settings", "config", "pipeline", "monitor", "dialogue", *CAPABILITIES},
 }
 MAX_FUNCTION_LINES = 80
 # monitor/web.py:mount (one closure holding every route) is being cut into routers by the monitor work
@@ -55,7 +57,7 @@ def room(module: str) -> str:
     if module.endswith(".settings"):
         return "settings"
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in CAPABILITIES | {"pipeline", "monitor"}:
+    if len(parts) > 1 and parts[1] in CAPABILITIES | {"pipeline", "monitor", "dialogue"}:
         return parts[1]
     if module == "voicebot.config":
         return "config"

@@ -13,7 +13,7 @@ from voicebot.backoffice.flow import DossierStatusFlow, status_sentences
 from voicebot.backoffice.models import BackofficeConfigError, BackofficeMalformed, DossierStatus, mask_number
 from voicebot.backoffice.openapi import find_operation
 from voicebot.backoffice.settings import BackofficeSettings
-from voicebot.calls.redaction import redact
+from voicebot.french.redaction import redact
 from voicebot.dialogue.flow import Flow
 
 P = ["IDF"]

@@ -94,3 +94,34 @@ async def test_early_answer_is_dropped_when_the_caller_goes_on():
     assert answerer.questions[-1] == "le prix du navigo mois"
     spoken = [f.text for f in down if isinstance(f, SpeakFrame)]
     assert spoken == ["Réponse."]  # one answer, to the whole question
+
+
+class Hung:
+    """An answerer whose LLM never sends a first token (the hung-LLM attack of issue 14)."""
+
+    async def stream(self, question, history, meta: AnswerMeta):
+        import asyncio
+
+        await asyncio.Event().wait()
+        yield "never"
+
+
+async def test_a_hung_answerer_gets_the_apology_at_the_first_token_deadline():
+    state = CallState("c")
+    down, _ = await run_test(Responder(state, Hung(), first_token_timeout_s=0.3),
+                             frames_to_send=[CallerTranscriptFrame(text="combien coûte le passe", turn=1)])
+    spoken = [f.text for f in down if isinstance(f, SpeakFrame)]
+    assert spoken == [phrases.LLM_APOLOGY] and state.turn(1).guard == "llm_error"
+
+
+async def test_a_keypad_flood_is_cut_to_the_call_rate():
+    from pipecat.audio.dtmf.types import KeypadEntry
+    from pipecat.frames.frames import InputDTMFFrame
+
+    events = []
+    state = CallState("c", publish=events.append)
+    frames = [InputDTMFFrame(button=KeypadEntry.FIVE) for _ in range(500)]
+    await run_test(Responder(state, Scripted([])), frames_to_send=frames)
+    published = [e for e in events if e.type == "dtmf"]
+    assert 20 <= len(published) < 40  # the burst, plus what the rate refills while the test runs
+    assert all(e.data["digit"] == "•" for e in published)  # digits leave the pipeline masked

@@ -11,6 +11,8 @@ from typing import Callable
 
 
 class CircuitBreaker:
+    """Stops calling a failing back-office for ``reset_s`` after ``failures`` failures in a row."""
+
     def __init__(self, failures: int, reset_s: float, clock: Callable[[], float] = time.monotonic):
         self.threshold = failures
         self.reset_s = reset_s

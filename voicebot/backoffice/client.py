@@ -1,6 +1,8 @@
-"""The one HTTP adapter to the region's back-office: operations found by operationId in its OpenAPI
-description, httpx requests with timeouts, a circuit breaker, retries only for idempotent GETs, API-key
-or OAuth2 client-credentials authentication (token cached until shortly before it expires).
+"""The one HTTP adapter to the region's back-office.
+
+Operations found by operationId in its OpenAPI description, httpx requests with timeouts, a circuit
+breaker, retries only for idempotent GETs, API-key or OAuth2 client-credentials authentication (token
+cached until shortly before it expires).
 
 A fresh httpx client per request: lookups are a few per call, and a client bound to no event loop can be
 shared by every call of the worker (the breaker and the token cache are shared on purpose).
@@ -31,6 +33,8 @@ _RETRY_STATUS = (502, 503, 504)
 
 
 class BackofficeClient:
+    """The back-office as the dialogue calls it: one method per operation, typed errors, no surprises."""
+
     def __init__(self, settings: BackofficeSettings, *, transport: httpx.AsyncBaseTransport | None = None):
         if not settings.base_url:
             raise BackofficeConfigError("backoffice.base_url is not set")
@@ -56,7 +60,7 @@ class BackofficeClient:
     async def _load_spec(self) -> dict[str, Any]:
         if self.settings.spec:
             try:
-                return json.loads(Path(self.settings.spec).read_text(encoding="utf-8"))
+                return json.loads(await asyncio.to_thread(Path(self.settings.spec).read_text, encoding="utf-8"))
             except (OSError, ValueError) as e:
                 raise BackofficeConfigError(f"cannot read OpenAPI description {self.settings.spec}: {e}") from None
         status, body = await self._send_checked(httpx.Request("GET", self.base_url + "/openapi.json"),

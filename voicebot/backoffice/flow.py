@@ -125,9 +125,11 @@ class DossierStatusFlow:
         return await self._on_postcode(spoken.parse_postcode(t))
 
     async def on_dtmf(self, digits: str) -> FlowReply:
-        """Keys: '*' clears the entry, '#' ends it; 10 digits (number) or 5 (postcode) end it too;
+        """A keypad digit: '*' clears the entry, '#' ends it; 10 digits (number) or 5 (postcode) end it too.
+
         1/2 answer yes/no to a read-back or an offer. An unfinished entry gets an empty reply (nothing to
-        say yet)."""
+        say yet).
+        """
         for key in digits:
             if key == "*":
                 self.keys = ""

@@ -20,6 +20,8 @@ _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @dataclass(frozen=True)
 class Parameter:
+    """One parameter of an OpenAPI operation, as the adapter checks and sends it."""
+
     name: str
     location: str  # path | query | header
     required: bool
@@ -76,8 +78,11 @@ class Operation:
 
 
 def _tool_property(p: Parameter) -> dict[str, Any]:
-    """A parameter as a tool argument. The regex goes into the description, not the schema: some servers'
-    grammar converters (llama.cpp's) reject it; arguments are checked against it here anyway."""
+    """A parameter as a tool argument.
+
+    The regex goes into the description, not the schema: some servers' grammar converters (llama.cpp's)
+    reject it; arguments are checked against it here anyway.
+    """
     prop = {k: v for k, v in p.schema.items() if k in ("type", "minLength", "maxLength", "enum")}
     text = " ".join(x for x in (p.description, f"(format {p.schema['pattern']})" if "pattern" in p.schema else "")
                     if x)

@@ -98,11 +98,13 @@ def digits_of(text: str) -> str:
     tokens = _tokens(text)
     for i, tok in enumerate(tokens):
         if tok.isdigit():
-            group = _flush(group, out)
+            _flush(group, out)
+            group = None
             out.append(tok)
             continue
         if tok in _ZERO:
-            group = _flush(group, out)
+            _flush(group, out)
+            group = None
             out.append("0")
             continue
         if tok == "et" and group is not None and group.last == "tens" and i + 1 < len(tokens) \
@@ -110,19 +112,21 @@ def digits_of(text: str) -> str:
             continue  # vingt et un
         kind = _word_kind(tok)
         if kind is None:
-            group = _flush(group, out)
+            _flush(group, out)
+            group = None
             continue
         if group is None or not group.accepts(*kind):
-            group = _flush(group, out) or _Group()
+            _flush(group, out)
+            group = _Group()
         group.add(*kind)
     _flush(group, out)
     return "".join(out)
 
 
 def _flush(group: _Group | None, out: list[str]) -> None:
+    """Write the open number group (if any) to ``out``; the caller then has no group open."""
     if group is not None and group.words:
         out.append(str(group.value()))
-    return None
 
 
 def _letters(text: str, prefixes: list[str]) -> str | None:
@@ -140,8 +144,10 @@ def _letters(text: str, prefixes: list[str]) -> str | None:
 
 
 def parse_dossier_number(text: str, prefixes: list[str]) -> str | None:
-    """'I D F deux mille vingt-cinq zéro zéro zéro cent vingt-trois' -> 'IDF-2025-000123'; None if no
-    complete number (4-digit year, 6-digit sequence) was said. Digits alone get the first prefix."""
+    """'I D F deux mille vingt-cinq zéro zéro zéro cent vingt-trois' -> 'IDF-2025-000123'.
+
+    None if no complete number (4-digit year, 6-digit sequence) was said. Digits alone get the first prefix.
+    """
     compact = re.sub(r"[\s.\-/]", "", (text or "").upper())
     m = re.search(r"([A-Z]{2,4})(\d{4})(\d{6})(?!\d)", compact)
     if m and m.group(1) in {p.upper() for p in prefixes}:
@@ -160,8 +166,10 @@ def parse_postcode(text: str) -> str | None:
 
 
 def number_for_ear(number: str) -> str:
-    """'IDF-2025-000123' -> 'I, D, F, deux mille vingt-cinq, zéro zéro zéro un deux trois' (the sequence
-    digit by digit, as a caller checks it against a letter)."""
+    """'IDF-2025-000123' -> 'I, D, F, deux mille vingt-cinq, zéro zéro zéro un deux trois'.
+
+    The sequence is read digit by digit, as a caller checks it against a letter.
+    """
     prefix, year, seq = number.split("-")
     return f"{', '.join(prefix)}, {integer_words(int(year))}, {' '.join(_DIGIT_WORDS[int(d)] for d in seq)}"
 

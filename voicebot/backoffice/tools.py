@@ -1,5 +1,7 @@
-"""Dossier lookups as the dialogue runs them: directly (embedded install, no LLM) or through the LLM's
-tool calling (vLLM's OpenAI-compatible `tools`), with the same verification and the same outcome.
+"""Dossier lookups as the dialogue runs them.
+
+Directly (embedded install, no LLM) or through the LLM's tool calling (vLLM's OpenAI-compatible
+`tools`), with the same verification and the same outcome.
 
 With a real LLM the model is handed the adapter's tool (schema built from the OpenAPI operation) and the
 caller's confirmed number and postcode, and must call it; its arguments are checked against what the
@@ -15,7 +17,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from voicebot.backoffice.client import BackofficeClient, dossier_status
 from voicebot.backoffice.models import DossierStatus
@@ -30,6 +32,8 @@ SYSTEM_PROMPT = (
 
 @dataclass
 class LookupResult:
+    """A dossier lookup's outcome and the path it took (direct, through the LLM's tool, or both)."""
+
     status: DossierStatus | None
     via: str  # "direct" | "llm_tool" | "direct_after_llm" (the model failed or was overruled)
     note: str = ""
@@ -65,11 +69,11 @@ class ToolCallingLookup:
         if not self.model:
             models = await self.llm.models.list()
             self.model = models.data[0].id
-        messages = [{"role": "system", "content": SYSTEM_PROMPT},
+        messages: list[Any] = [{"role": "system", "content": SYSTEM_PROMPT},
                     {"role": "user", "content": f"Numéro de dossier confirmé : {number}. Code postal : {postcode}."}]
-        response = await self.llm.chat.completions.create(
-            model=self.model, messages=messages, tools=[tool], temperature=0, max_tokens=120,
-            tool_choice={"type": "function", "function": {"name": op}})
+        response: Any = await self.llm.chat.completions.create(  # the OpenAI-compatible server's answer
+            model=self.model, messages=messages, tools=[cast(Any, tool)], temperature=0, max_tokens=120,
+            tool_choice=cast(Any, {"type": "function", "function": {"name": op}}))
         calls = response.choices[0].message.tool_calls or []
         if len(calls) != 1 or calls[0].function.name != op:
             raise ValueError(f"the model made {len(calls)} tool call(s), not one call of {op}")

@@ -1,7 +1,8 @@
 """Event bus: one live stream of CallEvents per call, in-process or across workers through Redis.
 
-Publishing never waits on a slow reader: each subscriber has a bounded queue and loses its oldest
-events when it falls behind (the store and the monitor reload what they miss from the database).
+Publishing never waits on a slow reader: each subscriber has a bounded queue; when it falls behind it
+loses the oldest droppable events of the busiest call, never the events a call's record is made of
+(see ``Subscription``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
@@ -17,12 +19,25 @@ from voicebot.events import CallEvent
 log = logging.getLogger(__name__)
 
 
+# Events that make a call's record: never dropped for a slow reader (a flood of another kind from one
+# call must not erase another call's start, turns or end). Their number is bounded by calls and turns.
+PROTECTED_TYPES = frozenset({"call_started", "call_ended", "call_lost", "turn", "transcript_final", "transfer",
+                             "handoff", "control", "alert", "error"})
+
+
 class Subscription:
-    """An async iterator of events; use `async with bus.subscribe(...) as sub` to be sure it is live."""
+    """An async iterator of events; use `async with bus.subscribe(...) as sub` to be sure it is live.
+
+    Bounded and fair: when the queue is full, the oldest droppable event of the call holding the most
+    droppable events goes (a flooding call loses its own events), and protected events are always kept.
+    """
 
     def __init__(self, call_id: str | None, maxsize: int, on_close) -> None:
         self.call_id = call_id
-        self.queue: asyncio.Queue[CallEvent | None] = asyncio.Queue(maxsize=maxsize)
+        self.maxsize = max(1, maxsize)
+        self._items: deque[CallEvent | None] = deque()
+        self._droppable: dict[str, int] = {}  # call id -> droppable events queued
+        self._wakeup = asyncio.Event()
         self.dropped = 0
         self._on_close = on_close
         self._closed = False
@@ -31,20 +46,46 @@ class Subscription:
     def matches(self, event: CallEvent) -> bool:
         return self.call_id is None or event.call_id == self.call_id
 
+    def qsize(self) -> int:
+        return len(self._items)
+
     def offer(self, event: CallEvent | None) -> None:
-        """Queue an event without waiting; drop the oldest when full."""
+        """Queue an event without waiting; when full, make room fairly (see the class docstring)."""
         if self._closed:
             return
-        while True:
-            try:
-                self.queue.put_nowait(event)
-                return
-            except asyncio.QueueFull:
-                try:
-                    self.queue.get_nowait()
-                    self.dropped += 1
-                except asyncio.QueueEmpty:  # pragma: no cover - raced with a reader
-                    pass
+        if event is not None and len(self._items) >= self.maxsize:
+            if not self._evict_one(event):
+                return  # the newcomer itself was the one to drop
+        self._items.append(event)
+        if event is not None and event.type not in PROTECTED_TYPES:
+            self._droppable[event.call_id] = self._droppable.get(event.call_id, 0) + 1
+        self._wakeup.set()
+
+    def _evict_one(self, incoming: CallEvent) -> bool:
+        """Drop one droppable event; False when the incoming one should be dropped instead."""
+        counts = dict(self._droppable)
+        if incoming.type not in PROTECTED_TYPES:
+            counts[incoming.call_id] = counts.get(incoming.call_id, 0) + 1
+        if not counts:
+            return True  # only protected events queued and coming: keep them all
+        victim = max(counts, key=counts.__getitem__)
+        if victim == incoming.call_id and self._droppable.get(victim, 0) == 0:
+            self.dropped += 1
+            return False
+        for i, queued in enumerate(self._items):
+            if queued is not None and queued.call_id == victim and queued.type not in PROTECTED_TYPES:
+                del self._items[i]
+                self._forget(queued)
+                self.dropped += 1
+                return True
+        return True
+
+    def _forget(self, event: CallEvent) -> None:
+        n = self._droppable.get(event.call_id, 0) - 1
+        if n > 0:
+            self._droppable[event.call_id] = n
+        else:
+            self._droppable.pop(event.call_id, None)
 
     async def wait_ready(self) -> "Subscription":
         await self.ready.wait()
@@ -54,12 +95,17 @@ class Subscription:
         return self
 
     async def __anext__(self) -> CallEvent:
-        if self._closed and self.queue.empty():
-            raise StopAsyncIteration
-        event = await self.queue.get()
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        event = self._items.popleft()
         if event is None:
             self._closed = True
             raise StopAsyncIteration
+        if event.type not in PROTECTED_TYPES:
+            self._forget(event)
         return event
 
     async def get(self, timeout: float | None = None) -> CallEvent:
@@ -70,10 +116,8 @@ class Subscription:
         if not self._closed:
             self._closed = True
             await self._on_close(self)
-            try:
-                self.queue.put_nowait(None)
-            except asyncio.QueueFull:
-                pass
+            self._items.append(None)
+            self._wakeup.set()
 
     async def __aenter__(self) -> "Subscription":
         return await self.wait_ready()

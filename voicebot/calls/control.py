@@ -61,6 +61,8 @@ class CallControlRegistry:
         self.bus = bus
         self.worker_id = worker_id
         self._task: asyncio.Task | None = None
+        self.relay = None  # RedisAudioRelay (voicebot.calls.relay) when several workers share Redis
+        self._pumps: dict[AudioListener, asyncio.Task] = {}
 
     # -- sessions ---------------------------------------------------------------------------
     def register(self, session: CallControl) -> None:
@@ -68,6 +70,8 @@ class CallControlRegistry:
 
     def unregister(self, call_id: str) -> None:
         self._sessions.pop(call_id, None)
+        if self.relay is not None:
+            self.relay.forget(call_id)
         for listener in self._listeners.pop(call_id, set()):
             listener.offer(None)
 
@@ -123,6 +127,8 @@ class CallControlRegistry:
                                             str(d.get("target", "")))
                     elif d.get("action") == "hangup":
                         await self.hangup(event.call_id, str(d.get("by", "")))
+                    elif d.get("action") in ("listen", "unlisten") and self.relay is not None:
+                        self.relay.on_control(event.call_id, d)
                 except Exception as exc:
                     log.error("control_failed", extra={"call_id": event.call_id, "error": str(exc)})
 
@@ -146,13 +152,28 @@ class CallControlRegistry:
         if listeners:
             for listener in listeners:
                 listener.offer((pcm16, rate))
+        if self.relay is not None:
+            self.relay.publish(call_id, pcm16, rate)
+
+    def can_listen(self, call_id: str) -> bool:
+        """A call held here, or (with the Redis relay) a call that another worker may hold."""
+        return call_id in self._sessions or self.relay is not None
 
     def listen(self, call_id: str) -> AudioListener:
         listener = AudioListener(call_id)
+        if call_id not in self._sessions and self.relay is not None:  # held by another worker
+            import secrets
+
+            self._pumps[listener] = asyncio.create_task(
+                self.relay.pump(listener, f"{self.worker_id}/{secrets.token_hex(6)}"), name="listen-relay")
+            return listener
         self._listeners.setdefault(call_id, set()).add(listener)
         return listener
 
     def stop_listening(self, listener: AudioListener) -> None:
+        pump = self._pumps.pop(listener, None)
+        if pump is not None:
+            pump.cancel()
         group = self._listeners.get(listener.call_id)
         if group is not None:
             group.discard(listener)

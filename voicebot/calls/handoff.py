@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from voicebot.calls.alerts import NOT_UNDERSTOOD_GUARDS, _NOT_UNDERSTOOD_BOT_RE, _PERSON_RE, fold
-from voicebot.calls.redaction import redact
+from voicebot.french.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,11 @@ def _is_substantive(text: str) -> bool:
 def build_handoff(call: dict[str, Any], turns: list[dict[str, Any]], *, reason: str, queue: str = "",
                   handoff_id: str | None = None, now: float | None = None,
                   lookups: list[dict[str, Any]] | None = None) -> HandoffCard:
-    """Extractive card from redacted turns (each: turn, caller_text, bot_text, sources, guard, ended_at)
-    and the call's back-office lookups (``lookup`` events: the last one is carried on the card)."""
+    """Extractive card from redacted turns and the call's back-office lookups.
+
+    Turns: turn, caller_text, bot_text, sources, guard, ended_at; lookups: ``lookup`` events, the last
+    one is carried on the card.
+    """
     turns = sorted(turns, key=lambda t: t.get("turn", 0))
     caller_lines = [(t, redact(t.get("caller_text") or "")) for t in turns if (t.get("caller_text") or "").strip()]
     substantive = [(t, c) for t, c in caller_lines if _is_substantive(c)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 from voicebot.calls import metrics
@@ -16,14 +17,16 @@ from voicebot.calls.alerts import AlertDetector
 from voicebot.calls.bus import EventBus, MemoryEventBus, Subscription
 from voicebot.events import CallEvent
 from voicebot.calls.handoff import LlmSummariser, build_handoff, summarise_card
-from voicebot.calls.redaction import mask_caller, redact, redact_data
+from voicebot.french.redaction import mask_caller, redact, redact_data, redact_tree
 from voicebot.calls.settings import CallsSettings
 from voicebot.calls.store import CallStore
 from voicebot.calls.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
-STORED_EVENT_TYPES = {"call_started", "state", "transcript_final", "barge_in", "dtmf", "silence", "transfer",
+# "dtmf" is not stored one digit per row (a PIN or a card number typed on the keypad): the call's end
+# stores one masked summary (how many keys, whether 0 asked for an agent).
+STORED_EVENT_TYPES = {"call_started", "state", "transcript_final", "barge_in", "silence", "transfer",
                       "error", "call_ended", "lookup"}
 
 
@@ -49,6 +52,7 @@ class CallRecorder:
         self._detectors: dict[str, AlertDetector] = {}
         self._turn_started: dict[str, float] = {}
         self._handed_off: set[str] = set()
+        self._dtmf: dict[str, list[int]] = {}  # call id -> [keys pressed, of which "0"]
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
         self._sub: Subscription | None = None
@@ -126,9 +130,10 @@ class CallRecorder:
         raw = self.settings.store_raw_text
         if event.type == "call_started":
             channel = str(d.get("channel", ""))
+            raw_caller = (d.get("raw") or {}).get("caller")
             await asyncio.to_thread(s.start_call, cid, started_at=event.ts, channel=channel,
                                     caller=mask_caller(str(d.get("caller", ""))),
-                                    caller_raw=str(d.get("caller", "")) if raw else None,
+                                    caller_raw=str(raw_caller) if raw and raw_caller else None,
                                     worker_id=str(d.get("worker") or self.worker_id))
             metrics.ACTIVE_CALLS.inc()
             metrics.CALLS_TOTAL.labels(channel or "unknown").inc()
@@ -137,7 +142,8 @@ class CallRecorder:
         detector = self._detectors.setdefault(cid, AlertDetector(self.settings.long_silence_s,
                                                                  list(self.settings.anger_words)))
         if event.type in STORED_EVENT_TYPES:
-            await asyncio.to_thread(s.add_event, cid, event.id, event.type, event.ts, redact_data(d))
+            stored = {k: v for k, v in redact_data(d).items() if k != "raw"}
+            await asyncio.to_thread(s.add_event, cid, event.id, event.type, event.ts, stored)
 
         if event.type == "state" and d.get("state") and d.get("state") != "ended":
             await asyncio.to_thread(s.update_call, cid, state=str(d["state"]))
@@ -150,7 +156,12 @@ class CallRecorder:
             if str(d.get("status", "")).lower() not in ("refused", "failed", "error") and cid not in self._handed_off:
                 self._handed_off.add(cid)
                 await self._handoff(event)
+        elif event.type == "dtmf":
+            keys = self._dtmf.setdefault(cid, [0, 0])
+            keys[0] += 1
+            keys[1] += str(d.get("digit")) == "0"
         elif event.type == "call_ended":
+            await self._store_dtmf_summary(cid, event.ts)
             await asyncio.to_thread(s.end_call, cid, ended_at=event.ts, reason=str(d.get("reason", "")),
                                     abnormal=d.get("reason") == "error")
             if cid in self._owned or self.record_foreign:
@@ -169,9 +180,16 @@ class CallRecorder:
             await asyncio.to_thread(s.add_event, cid, alert.id, "alert", alert.ts, alert.data)
             await self.bus.publish(alert)
 
+    async def _store_dtmf_summary(self, cid: str, ts: float) -> None:
+        keys = self._dtmf.pop(cid, None)
+        if keys:
+            summary = {"count": keys[0], "agent_requests": keys[1], "digits": "•" * min(keys[0], 32)}
+            await asyncio.to_thread(self.store.add_event, cid, uuid.uuid4().hex, "dtmf", ts, summary)
+
     async def _record_turn(self, event: CallEvent) -> None:
         cid, d = event.call_id, event.data
         raw = self.settings.store_raw_text
+        raw_texts = d.get("raw") or {}
         caller_text, bot_text = str(d.get("caller_text") or ""), str(d.get("bot_text") or "")
         latency = {k: v for k, v in dict(d.get("latency_ms") or {}).items() if isinstance(v, (int, float))}
         sources = list(d.get("sources") or [])
@@ -179,8 +197,9 @@ class CallRecorder:
             self.store.add_turn, cid, int(d.get("turn", 0)), ended_at=event.ts,
             started_at=self._turn_started.pop(cid, None), caller_text=redact(caller_text),
             bot_text=redact(bot_text), latency_ms=latency, sources=sources, guard=str(d.get("guard") or ""),
-            interrupted=bool(d.get("interrupted")), caller_text_raw=caller_text if raw else None,
-            bot_text_raw=bot_text if raw else None)
+            interrupted=bool(d.get("interrupted")),
+            caller_text_raw=str(raw_texts.get("caller_text", caller_text)) if raw else None,
+            bot_text_raw=str(raw_texts.get("bot_text", bot_text)) if raw else None)
         if sources:
             first = sources[0]
             topic = str(first.get("title") or first.get("id") or "") if isinstance(first, dict) else str(first)
@@ -198,7 +217,7 @@ class CallRecorder:
         card = build_handoff(call, turns, reason=str(d.get("reason", "")), queue=str(d.get("queue", "")),
                              now=event.ts, lookups=lookups)
         card = await summarise_card(card, self.summariser)
-        payload = card.to_dict()
+        payload = redact_tree(card.to_dict())  # the summary may come from an LLM: redact what leaves
         await asyncio.to_thread(self.store.add_handoff, card.id, cid, created_at=card.created_at,
                                 reason=card.reason, queue=card.queue, card=payload)
         metrics.HANDOFFS.labels(card.summary_source).inc()

@@ -34,6 +34,10 @@ class CallServices:
         store = store or CallStore.from_settings(settings, data_dir)
         bus = bus or make_bus(settings)
         control = CallControlRegistry(bus, worker_id)
+        if settings.bus == "redis":  # listen-in to calls held by other workers
+            from voicebot.calls.relay import RedisAudioRelay
+
+            control.relay = RedisAudioRelay(settings.redis_url, settings.redis_prefix, bus)
         recorder = CallRecorder(store, bus, settings, worker_id)
         return cls(settings, store, bus, control, recorder, worker_id)
 
@@ -43,6 +47,8 @@ class CallServices:
 
     async def stop(self) -> None:
         await self.control.stop()
+        if self.control.relay is not None:
+            await self.control.relay.close()
         await self.recorder.stop()
         await self.bus.close()
         self.store.close()

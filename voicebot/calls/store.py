@@ -248,7 +248,19 @@ class CallStore:
             for table in (turns, events, handoffs):
                 conn.execute(delete(table).where(table.c.call_id.in_(ids)))
             conn.execute(delete(calls).where(calls.c.id.in_(ids)))
-            return len(ids)
+        self._erase_freed_pages()
+        return len(ids)
+
+    def _erase_freed_pages(self) -> None:
+        """Purged rows must not survive in the SQLite file or its -wal.
+
+        secure_delete zeroes freed content, a TRUNCATE checkpoint writes the WAL back and empties it
+        (PostgreSQL: VACUUM's job).
+        """
+        if self.dialect != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _call_dict(row) -> dict[str, Any]:
@@ -261,6 +273,7 @@ def _call_dict(row) -> dict[str, Any]:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA secure_delete=ON")  # deleted (purged) content is overwritten, not left in free pages
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")

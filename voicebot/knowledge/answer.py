@@ -23,11 +23,15 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)  # figures the guard refused
     queue: str | None = None  # queue of the best source, for a handoff
     relevance: float = 0.0
+    spoken: str = ""  # the short text for the caller's ear (one sentence + at most one offer); "" = answer
+    scheme: str | None = None  # scheme the answer is about
+    facet: str | None = None  # what it answered: price, conditions, dates, apply, contact
+    offer: str | None = None  # the facet offered next ("Voulez-vous les conditions ?")
 
     @property
     def speech(self) -> str:
-        """Text for TTS: the display text through the French speech normaliser."""
-        return to_speech(self.answer)
+        """Text for TTS: the pipeline's French normaliser when present, else the spoken text."""
+        return to_speech(self.spoken or self.answer)
 
     def as_json(self) -> dict[str, Any]:
         return {"answer": self.answer, "speech": self.speech, "sources": self.sources,
@@ -36,7 +40,7 @@ class Answer:
     def as_record(self) -> dict[str, Any]:
         """Per-turn record for the call log: chunks used (ids, scores) and the guard outcome."""
         return {**self.as_json(), "chunks": [{"id": c, "score": round(s, 5)} for c, s in self.chunks],
-                "guard": self.guard, "unsupported": self.unsupported, "queue": self.queue,
+                "guard": self.guard, "unsupported": self.unsupported, "queue": self.queue, "scheme": self.scheme,
                 "relevance": round(self.relevance, 4)}
 
 
@@ -76,9 +80,11 @@ class AnswerStream:
 class Answerer(Protocol):
     """A knowledge answerer: a whole answer, or one streamed sentence by sentence."""
 
-    async def answer(self, question: str, on_date: date) -> Answer: ...
+    async def answer(self, question: str, on_date: date, scheme: str | None = None,
+                     facet: str | None = None) -> Answer: ...
 
-    def stream_answer(self, question: str, on_date: date) -> AnswerStream: ...
+    def stream_answer(self, question: str, on_date: date, scheme: str | None = None,
+                      facet: str | None = None) -> AnswerStream: ...
 
 
 AnswerFactory = Callable[[str, date], Awaitable[Answer]]

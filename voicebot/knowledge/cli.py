@@ -43,6 +43,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", choices=("extractive", "llm"), default="extractive")
     p.add_argument("--json", action="store_true", help="rapport JSON")
     p.add_argument("--calibrate", action="store_true", help="proposer un seuil knowledge.min_relevance")
+    p.add_argument("--spoken", action="store_true",
+                   help="poser les questions à voix haute (espeak-ng) dans de vrais appels WebSocket")
+    p.add_argument("--url", help="avec --spoken : ws://HÔTE:PORT/ws/pcm d'un voicebot serve déjà lancé "
+                                 "(sinon un serveur est démarré)")
+    p.add_argument("--limit", type=int, default=30, help="avec --spoken : nombre de questions (défaut 30)")
     p.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser("ask", help="poser une question à la base de connaissances (sans audio)")
@@ -213,6 +218,8 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
 
     try:
         items = evaluation.load(args.file)
+        if getattr(args, "spoken", False):
+            return _spoken_eval(args, settings, items)
         service = _service(settings)
     except _user_errors() as exc:
         return _error(str(exc))
@@ -220,7 +227,7 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
         with (llm_endpoint(settings) if args.backend == "llm" else contextlib.nullcontext(None)) as url:
             if args.backend == "llm" and url:
                 service.use_llm(url, getattr(getattr(settings, "llm", None), "model", "") or None)
-            report = asyncio.run(evaluation.run(service, items, args.backend))
+            report = asyncio.run(evaluation.run(service, items, args.backend, getattr(args, "ask", None)))
     except _llm_errors() as exc:
         return _error(f"LLM indisponible : {exc}")
     finally:
@@ -236,4 +243,27 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
         if threshold:
             print(f"  seuil proposé knowledge.min_relevance = {threshold[0]:.3f} "
                   f"(répond/refuse juste dans {threshold[1]:.1%} des cas)")
+    return 0
+
+
+def _spoken_eval(args: argparse.Namespace, settings: Any, items: list[Any]) -> int:
+    """The questions through real calls (speech-to-text included): see benchmarks/spoken_answers.py."""
+    from benchmarks import spoken_answers
+
+    if args.limit < 1:
+        return _error("--limit doit être au moins 1")
+    data_dir = Path(getattr(getattr(settings, "server", None), "data_dir", "data"))
+    try:
+        report = spoken_answers.run(items, url=args.url, limit=args.limit, data_dir=data_dir)
+    except (RuntimeError, OSError) as exc:
+        return _error(str(exc))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(f"Évaluation orale sur {report['n']} questions : justes {report['spoken_accuracy']:.3f}   "
+              f"refus corrects {report['correct_refusals']:.3f}   faits interdits {report['forbidden_rate']:.3f}   "
+              f"mots (médiane) {report['median_spoken_words']}")
+        for row in report["turns"]:
+            if not row["ok"]:
+                print(f"  ✗ {row['id']} entendu « {row['transcript']} » → « {row['bot'][:120]} »")
     return 0

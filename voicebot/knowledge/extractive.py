@@ -18,7 +18,7 @@ import numpy as np
 
 from voicebot.french import phrases
 from voicebot.french.dates import french_date
-from voicebot.knowledge import figures
+from voicebot.knowledge import figures, lexicon
 from voicebot.knowledge.answer import Answer, AnswerStream
 from voicebot.knowledge.documents import SearchHit
 from voicebot.knowledge.embedding import Embedder
@@ -69,15 +69,44 @@ class ExtractiveAnswerer:
         self.settings = settings
 
     # -- retrieval shared with the LLM answerer ------------------------------------------------
-    def retrieve(self, question: str, on_date: date) -> Retrieved:
-        hits = self.retriever.search(question, on_date, self.settings.top_k)
+    def retrieve(self, question: str, on_date: date, scheme: str | None = None) -> Retrieved:
+        """Passages of one scheme: the one named (lexicon, or the dialogue's hint), else the best hit's."""
+        detected = lexicon.detect_schemes(question)
+        named = scheme or (detected[0][0] if detected and detected[0][1] >= 0.8 else None)
+        strength = 1.0 if scheme else (detected[0][1] if detected else 0.0)
+        query = lexicon.rewrite(question)
+        if scheme and not any(s == scheme for s, _ in detected):
+            query += " " + lexicon.BY_ID[scheme].name if scheme in lexicon.BY_ID else ""
+        hits = self.retriever.search(query, on_date, max(self.settings.top_k, 12))
         if not hits:
             return Retrieved([], False, 0.0)
-        best = max(hits[:3], key=lambda h: h.relevance)
-        relevance = best.relevance
-        scheme = hits[0].chunk.scheme
-        kept = [h for h in hits if h.chunk.scheme == scheme][:4]
+        if named:
+            kept = [h for h in hits if h.chunk.scheme == named]
+            if not kept and named in lexicon.BY_ID:
+                extra = self.retriever.search(f"{lexicon.BY_ID[named].name} {query}", on_date, 30)
+                kept = [h for h in extra if h.chunk.scheme == named]
+            kept = kept[:4]
+        else:
+            kept = [h for h in hits if h.chunk.scheme == hits[0].chunk.scheme][:4]
+        if not kept:
+            return Retrieved([], False, 0.0)
+        relevance = max(h.relevance for h in kept[:3])
+        if named and strength >= 0.9:
+            relevance += self.settings.named_scheme_bonus
+        elif self.unknown_terms(question):
+            relevance = min(relevance, self.settings.min_relevance - 0.01)  # it asks about what the base lacks
         return Retrieved(kept, relevance >= self.settings.min_relevance, relevance)
+
+    def unknown_terms(self, question: str) -> list[str]:
+        """Content words of the question that no document uses and the lexicon does not know."""
+        words = [w for w in lexicon.normalise(question).replace("'", " ").split()
+                 if len(w) >= 4 and not w.isdigit() and w not in lexicon.SYNONYMS
+                 and w not in lexicon.COMMON_WORDS]
+        terms = [t for t in stems(" ".join(words)) if len(t) >= 3]
+        if not terms:
+            return []
+        df = self.retriever.store.term_frequencies(terms)
+        return [t for t in terms if not df.get(t)]
 
     def no_answer(self, retrieved: Retrieved) -> Answer:
         return Answer(answer=phrases.NO_ANSWER, sources=[], grounded=False, fallback="no_answer",
@@ -85,60 +114,113 @@ class ExtractiveAnswerer:
                       relevance=retrieved.relevance)
 
     # -- answering -----------------------------------------------------------------------------
-    async def answer(self, question: str, on_date: date) -> Answer:
-        return await asyncio.to_thread(self.answer_sync, question, on_date)
+    async def answer(self, question: str, on_date: date, scheme: str | None = None,
+                     facet: str | None = None) -> Answer:
+        return await asyncio.to_thread(self.answer_sync, question, on_date, None, scheme, facet)
 
-    def answer_sync(self, question: str, on_date: date, retrieved: Retrieved | None = None) -> Answer:
+    def answer_sync(self, question: str, on_date: date, retrieved: Retrieved | None = None,
+                    scheme: str | None = None, facet: str | None = None) -> Answer:
         if not question.strip():
             return Answer(answer=phrases.EMPTY_QUESTION, fallback="no_answer")
-        retrieved = retrieved or self.retrieve(question, on_date)
+        retrieved = retrieved or self.retrieve(question, on_date, scheme)
         if not retrieved.relevant:
             return self.no_answer(retrieved)
-        text = self.compose(question, retrieved.hits)
-        return Answer(answer=text, sources=sources_of(retrieved.hits), grounded=True, fallback=None,
+        picked = self.pick(question, retrieved.hits, facet or lexicon.facet(question))
+        best = retrieved.hits[0].chunk
+        display = picked.sentence
+        if best.effective_from and best.effective_from.year > 1970:
+            display += " " + phrases.IN_FORCE_SINCE.format(date=french_date(best.effective_from))
+        offer = _offer(picked.facet, retrieved.hits)
+        spoken = short_for_speech(picked.sentence, self.settings.spoken_max_words)
+        if len(spoken.split()) < 6 and best.scheme in lexicon.BY_ID:
+            spoken = f"Pour {lexicon.BY_ID[best.scheme].name}, {spoken[0].lower()}{spoken[1:]}"
+        if offer:
+            spoken += " " + lexicon.OFFER_QUESTION[offer]
+        return Answer(answer=display, sources=sources_of(retrieved.hits), grounded=True, fallback=None,
                       chunks=[(h.chunk.id, h.score) for h in retrieved.hits], guard="skipped",
-                      queue=retrieved.hits[0].chunk.queue, relevance=retrieved.relevance)
+                      queue=best.queue, relevance=retrieved.relevance, spoken=spoken, scheme=best.scheme,
+                      facet=picked.facet, offer=offer)
 
-    def compose(self, question: str, hits: list[SearchHit]) -> str:
-        """Pick the sentences that best match the question, keep document order, add the version date."""
-        candidates: list[tuple[int, int, str, str]] = []  # (hit index, position, sentence, scored text)
+    def pick(self, question: str, hits: list[SearchHit], facet: str | None) -> Picked:
+        """The one sentence that answers: lexical + dense match, the facet asked, the figure asked."""
+        candidates: list[tuple[int, int, str, str, str | None]] = []  # hit, position, sentence, scored, facet
         for hi, h in enumerate(hits):
+            heading_facet = lexicon.heading_facet(h.chunk.heading_path[-1] if h.chunk.heading_path else "")
             for si, s in enumerate(sentences(h.chunk.text)):
                 label_context = " ".join(h.chunk.heading_path[1:])
-                candidates.append((hi, si, s, f"{label_context} {s}"))
+                candidates.append((hi, si, s, f"{label_context} {s}", heading_facet))
         if not candidates:
-            return phrases.NO_ANSWER
-        q_terms = set(stems(question))
-        lexical = np.array([
-            len(q_terms & set(stems(text))) / (len(q_terms) or 1) for _, _, _, text in candidates
-        ])
+            return Picked(phrases.NO_ANSWER, None)
+        query = lexicon.rewrite(question, with_scheme=False)
+        weights = self.retriever.term_weights(list(dict.fromkeys(stems(query))))
+        total = sum(weights.values()) or 1.0
+        lexical = np.array([sum(w for t, w in weights.items() if t in set(stems(c[3]))) / total
+                            for c in candidates])  # IDF-weighted: the rare words of the question decide
         dense = np.zeros(len(candidates))
         embedder = self.embedder
         if embedder is not None:
-            qv = embedder.embed_queries([question])[0]
-            dense = embedder.embed_passages([text for _, _, _, text in candidates]) @ qv
-        rank_bonus = np.array([0.08 * (len(hits) - hi) / len(hits) for hi, _, _, _ in candidates])
-        intent = np.array([_intent_bonus(question, s) for _, _, s, _ in candidates])
-        score = 0.5 * dense + 0.5 * lexical + rank_bonus + intent
-        order = np.argsort(-score)[: self.settings.answer_sentences]
-        chosen = sorted(order, key=lambda i: (candidates[i][0], candidates[i][1]))
-        best_chunk = hits[0].chunk
-        parts = [f"{best_chunk.title} :"] if best_chunk.title else []
-        for i in chosen:
-            parts.append(_as_sentence(candidates[i][2]))
-        if best_chunk.effective_from and best_chunk.effective_from.year > 1970:
-            parts.append(phrases.IN_FORCE_SINCE.format(date=french_date(best_chunk.effective_from)))
-        return " ".join(parts)
+            qv = embedder.embed_queries([query])[0]
+            dense = embedder.embed_passages([c[3] for c in candidates]) @ qv
+        rank_bonus = np.array([0.08 * (len(hits) - c[0]) / len(hits) for c in candidates])
+        intent = np.array([_intent_bonus(question, c[2]) for c in candidates])
+        facet_bonus = np.array([(0.15 if facet and c[4] == facet else 0.0)
+                                + (0.2 if facet and lexicon.label_facet(c[2]) == facet else 0.0)
+                                for c in candidates])
+        score = 0.5 * dense + 0.5 * lexical + rank_bonus + intent + facet_bonus
+        best = int(np.argmax(score))
+        return Picked(_as_sentence(candidates[best][2]), candidates[best][4] or facet)
 
-    def stream_answer(self, question: str, on_date: date) -> AnswerStream:
+    def compose(self, question: str, hits: list[SearchHit]) -> str:
+        """The display answer for `hits` (kept for callers of the former API)."""
+        return self.pick(question, hits, lexicon.facet(question)).sentence
+
+    def stream_answer(self, question: str, on_date: date, scheme: str | None = None,
+                      facet: str | None = None) -> AnswerStream:
         async def produce(stream: AnswerStream) -> AsyncIterator[str]:
-            ans = await self.answer(question, on_date)
+            ans = await self.answer(question, on_date, scheme, facet)
             stream.answer = ans
             stream.retrieved_at = time.monotonic()
-            for piece in split_for_speech(ans.answer):
+            for piece in split_for_speech(ans.spoken or ans.answer):
                 yield piece
 
         return AnswerStream(produce)
+
+
+@dataclass
+class Picked:
+    sentence: str
+    facet: str | None
+
+
+def _offer(answered: str | None, hits: list[SearchHit]) -> str | None:
+    """At most one follow-up offer, and only for a facet the scheme's passages hold."""
+    wanted = lexicon.OFFERS.get(answered)
+    have = {lexicon.heading_facet(h.chunk.heading_path[-1]) for h in hits if h.chunk.heading_path}
+    return wanted if wanted in have and wanted != answered else None
+
+
+def heard_words(text: str) -> int:
+    """Words as heard: a figure ("384,30 €") is said in about three words."""
+    return len(text.split()) + 2 * len(figures.extract(text))
+
+
+def short_for_speech(sentence: str, max_words: int = 25) -> str:
+    """At most about `max_words` heard words: cut at a clause boundary (' (', ';', ', soit', ' et ')."""
+    if heard_words(sentence) <= max_words:
+        return sentence
+    for sep in (" (", " ; ", ", soit ", ", et ", ", "):
+        parts = sentence.split(sep)
+        head = parts[0]
+        for part in parts[1:]:  # keep as many clauses as fit
+            if heard_words(head + sep + part) > max_words:
+                break
+            head += sep + part
+        if 5 <= len(head.split()) and heard_words(head) <= max_words and head != sentence:
+            return head.rstrip(" ,;:") + "."
+    words = sentence.split()
+    while words and heard_words(" ".join(words)) > max_words:
+        words.pop()
+    return " ".join(words).rstrip(" ,;:") + "."
 
 
 _WANTS_PHONE = re.compile(r"\b(num[eé]ro|t[eé]l[eé]phone|appeler|joindre|contacter)\b", re.IGNORECASE)

@@ -25,6 +25,26 @@ _NUMBER = re.compile(
     r"(?:\s*(Md€|M€|k€|milliards?|millions?))?",
     re.IGNORECASE,
 )
+_UNIT_AFTER = re.compile(
+    r"\s*(€|euros?\b|%|pour ?cents?\b|pourcents?\b|ans?\b|ann[ée]es?\b|mois\b|jours?\b|semaines?\b|heures?\b|h\b)",
+    re.IGNORECASE,
+)
+_UNIT_NAMES = {"€": "€", "euro": "€", "euros": "€", "%": "%", "an": "an", "ans": "an", "annee": "an", "année": "an",
+               "annees": "an", "années": "an", "mois": "mois", "jour": "jour", "jours": "jour", "semaine": "semaine",
+               "semaines": "semaine", "heure": "h", "heures": "h", "h": "h"}
+
+
+def _unit_at(text: str, pos: int) -> str:
+    """The unit said right after a figure ('80 %', '80 euros', '3 ans'), or ''."""
+    m = _UNIT_AFTER.match(text, pos)
+    if not m:
+        return ""
+    word = m.group(1).lower()
+    if word.startswith("pour"):
+        return "%"
+    return _UNIT_NAMES.get(word, "")
+
+
 _SCALE = {"md€": 10**9, "milliard": 10**9, "milliards": 10**9, "m€": 10**6, "million": 10**6,
           "millions": 10**6, "k€": 10**3}
 
@@ -47,6 +67,7 @@ class Figure:
 
     key: str
     text: str
+    unit: str = ""  # "€", "%", "an", "mois", "jour", "h", "date", "tel" or "" (none said)
 
 
 def _number_key(value: float) -> str:
@@ -91,16 +112,16 @@ def extract(text: str) -> list[Figure]:
         return " " * len(m.group(0))
 
     for m in _PHONE.finditer(rest):
-        found.append(Figure("tel:" + re.sub(r"\D", "", m.group(0)), m.group(0)))
+        found.append(Figure("tel:" + re.sub(r"\D", "", m.group(0)), m.group(0), "tel"))
     rest = _PHONE.sub(blank, rest)
 
     def add_date(y: int, mo: int, d: int | None, src: str) -> None:
         if not (1 <= mo <= 12):
             return
         if d is not None:
-            found.append(Figure(f"d:{y:04d}-{mo:02d}-{d:02d}", src))
-        found.append(Figure(f"d:{y:04d}-{mo:02d}", src))
-        found.append(Figure(f"n:{y}", src))
+            found.append(Figure(f"d:{y:04d}-{mo:02d}-{d:02d}", src, "date"))
+        found.append(Figure(f"d:{y:04d}-{mo:02d}", src, "date"))
+        found.append(Figure(f"n:{y}", src, "date"))
 
     for m in _DATE_DMY.finditer(rest):
         day = 1 if m.group(1).lower() == "1er" else int(m.group(1))
@@ -119,10 +140,12 @@ def extract(text: str) -> list[Figure]:
     for m in _NUMBER.finditer(rest):
         integer = re.sub(r"[ .\u00a0\u202f]", "", m.group(1))
         value = float(integer + ("." + m.group(2) if m.group(2) else ""))
+        unit = _unit_at(rest, m.end())
         if m.group(3):
-            unit = m.group(3).lower()
-            value *= _SCALE.get(unit, _SCALE.get(unit.rstrip("s"), 1))
-        found.append(Figure(_number_key(value), m.group(0).strip()))
+            scale = m.group(3).lower()
+            value *= _SCALE.get(scale, _SCALE.get(scale.rstrip("s"), 1))
+            unit = "€" if "€" in scale else (unit or "")
+        found.append(Figure(_number_key(value), m.group(0).strip(), unit))
     rest = _NUMBER.sub(blank, rest)
 
     for m in _WORDS_RE.finditer(rest):
@@ -131,8 +154,19 @@ def extract(text: str) -> list[Figure]:
             continue  # articles, not quantities
         spelled = _words_value(words)
         if spelled is not None:
-            found.append(Figure(_number_key(spelled), m.group(0).strip()))
+            found.append(Figure(_number_key(spelled), m.group(0).strip(), _unit_at(rest, m.end())))
     return found
+
+
+def unit_keys(text: str) -> set[tuple[str, str]]:
+    """(key, unit) pairs of `text`: '80 %' gives ('n:80', '%'), '80 euros' gives ('n:80', '€')."""
+    return {(f.key, f.unit) for f in extract(text)}
+
+
+def supported(figure: tuple[str, str], available: set[tuple[str, str]]) -> bool:
+    """A figure is supported when the same value is there with the same unit (or either says none)."""
+    key, unit = figure
+    return any(k == key and (not unit or not u or u == unit) for k, u in available)
 
 
 def keys(text: str) -> set[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from voicebot.french import phrases
 from voicebot.french.dates import french_date
+from voicebot.knowledge import lexicon
 from voicebot.knowledge.answer import Answer, AnswerStream
 from voicebot.knowledge.extractive import (
     ExtractiveAnswerer,
@@ -28,7 +29,7 @@ from voicebot.knowledge.extractive import (
     sources_of,
     split_for_speech,
 )
-from voicebot.knowledge.guard import GroundingGuard
+from voicebot.knowledge.guard import REJECTIONS, GroundingGuard
 from voicebot.knowledge.settings import KnowledgeSettings
 from voicebot.llm.client import OpenAIChatAnswerer
 
@@ -69,27 +70,31 @@ class LlmAnswerer:
             s = self.settings
             chat = OpenAIChatAnswerer(self.base_url or "http://127.0.0.1:8080/v1", api_key=s.llm_api_key,
                                       model=s.llm_model, temperature=0.0, max_tokens=s.llm_max_tokens,
-                                      first_token_timeout_s=s.llm_timeout_s, total_timeout_s=s.llm_timeout_s,
+                                      first_token_timeout_s=s.llm_first_token_timeout_s or s.llm_timeout_s,
+                                      total_timeout_s=s.llm_timeout_s,
                                       client=self._client)
             self._clients[loop] = chat
         return chat
 
-    async def answer(self, question: str, on_date: date) -> Answer:
-        return await self.stream_answer(question, on_date).final()
+    async def answer(self, question: str, on_date: date, scheme: str | None = None,
+                     facet: str | None = None) -> Answer:
+        return await self.stream_answer(question, on_date, scheme, facet).final()
 
-    def stream_answer(self, question: str, on_date: date) -> AnswerStream:
+    def stream_answer(self, question: str, on_date: date, scheme: str | None = None,
+                      facet: str | None = None) -> AnswerStream:
         async def produce(stream: AnswerStream) -> AsyncIterator[str]:
             if not question.strip():
                 stream.answer = Answer(answer=phrases.EMPTY_QUESTION, fallback="no_answer")
                 yield stream.answer.answer
                 return
-            retrieved = await asyncio.to_thread(self.extractive.retrieve, question, on_date)
+            retrieved = await asyncio.to_thread(self.extractive.retrieve, question, on_date, scheme)
             stream.retrieved_at = time.monotonic()
             if not retrieved.relevant:
                 stream.answer = self.extractive.no_answer(retrieved)
                 yield stream.answer.answer
                 return
-            guard = GroundingGuard(retrieved.passages_text(), phrases.SYSTEM_PROMPT)
+            guard = GroundingGuard(retrieved.passages_text(), phrases.SYSTEM_PROMPT, question=question,
+                                   schemes={h.chunk.scheme for h in retrieved.hits})
             released: list[str] = []
             failure: str | None = None
             unsupported: list[str] = []
@@ -97,35 +102,40 @@ class LlmAnswerer:
                 async for sentence in self._sentences(build_messages(question, on_date, retrieved)):
                     verdict = guard.check(sentence)
                     if not released and verdict.ok and missing_figure(question, sentence):
-                        failure, unsupported = "rejected", ["<chiffre demandé absent>"]
+                        failure, unsupported = "rejected:no_figure", ["<chiffre demandé absent>"]
+                        REJECTIONS.labels(reason="no_figure").inc()
                         break
                     if not verdict.ok:
-                        failure = "rejected"
+                        failure = f"rejected:{verdict.reason}"
                         unsupported = verdict.unsupported + (["<consignes>"] if verdict.leaked_prompt else []) + (
                             [f"<appui {verdict.support:.2f}>"] if verdict.support < guard.min_support else [])
                         log.info("guard rejected LLM sentence: %s", unsupported)
                         break
                     released.append(sentence)
                     yield sentence
+                    if len(" ".join(released).split()) >= self.settings.spoken_max_words:
+                        break  # a caller needs one short answer, not a lecture
             except Exception as exc:  # server down, timeout, protocol error: the caller still gets an answer
                 log.warning("LLM unavailable, extractive answer instead: %s", exc)
                 failure = failure or "unavailable"
             if not released and failure is None:
-                failure = "rejected"  # empty LLM output
+                failure = "rejected:empty"  # empty LLM output
             if released:
                 stream.answer = Answer(
                     answer=" ".join(released), sources=sources_of(retrieved.hits), grounded=True,
                     fallback=None, chunks=[(h.chunk.id, h.score) for h in retrieved.hits],
-                    guard="passed" if failure is None else "rejected", unsupported=unsupported,
+                    guard="passed" if failure is None else failure, unsupported=unsupported,
                     queue=retrieved.hits[0].chunk.queue, relevance=retrieved.relevance,
+                    scheme=retrieved.hits[0].chunk.scheme, facet=facet or lexicon.facet(question),
                 )
                 return
-            fallback = await asyncio.to_thread(self.extractive.answer_sync, question, on_date, retrieved)
+            fallback = await asyncio.to_thread(self.extractive.answer_sync, question, on_date, retrieved, scheme,
+                                               facet)
             fallback.fallback = "extractive" if fallback.fallback is None else fallback.fallback
             fallback.guard = failure or "rejected"
             fallback.unsupported = unsupported
             stream.answer = fallback
-            for piece in split_for_speech(fallback.answer):
+            for piece in split_for_speech(fallback.spoken or fallback.answer):
                 yield piece
 
         return AnswerStream(produce)

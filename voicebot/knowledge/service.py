@@ -59,6 +59,8 @@ class KnowledgeService:
             )
         self.store = store
         self.embedder = embedder
+        if settings.backend == "auto":  # no LLM settings here: the measured best on the embedded install
+            settings = settings.model_copy(update={"backend": "extractive"})
         self.settings = settings
         self.retriever = Retriever(store, embedder, candidates=settings.candidates, rrf_k=settings.rrf_k)
         self.llm_base_url = settings.llm_base_url or llm_base_url
@@ -73,11 +75,16 @@ class KnowledgeService:
         embedder = get_embedder(ks.embedder, ks.embedder_threads)
         service = cls(store, embedder, ks, llm_base_url=_core_llm_url(settings))
         llm = getattr(settings, "llm", None)
-        if getattr(llm, "backend", None) == "extractive":
-            service.settings = ks.model_copy(update={"backend": "extractive"})
+        service.settings = ks.model_copy(update={"backend": resolve_backend(ks.backend, getattr(llm, "backend", None))})
         llm_model = getattr(llm, "model", None)
         if llm_model and ks.llm_model == "local":
             service.settings = service.settings.model_copy(update={"llm_model": llm_model})
+        first_token_s = getattr(llm, "first_token_timeout_s", None)
+        if first_token_s:
+            # The knowledge LLM gives up early enough that its extractive fallback is spoken before the
+            # pipeline's own llm.first_token_timeout_s deadline turns the silence into an apology.
+            service.settings = service.settings.model_copy(update={"llm_first_token_timeout_s": min(
+                service.settings.llm_timeout_s, 0.7 * float(first_token_s))})
         if not open_only and ks.auto_ingest_samples and store.chunk_count() == 0:
             log.info("knowledge store empty: ingesting samples from %s", ks.samples_dir)
             service.ingest([ks.samples_dir])
@@ -146,11 +153,23 @@ class KnowledgeService:
                 raise KnowledgeError(f"backend de réponse inconnu : {backend!r} (attendu : llm, extractive)")
         return self._answerers[backend]
 
-    async def answer(self, question: str, on_date: date | None = None, backend: str | None = None) -> Answer:
-        return await self.answerer(backend).answer(question, on_date or date.today())
+    async def answer(self, question: str, on_date: date | None = None, backend: str | None = None,
+                     scheme: str | None = None, facet: str | None = None) -> Answer:
+        """`scheme`/`facet`: the dialogue's hints (the scheme under discussion, the facet offered)."""
+        return await self.answerer(backend).answer(question, on_date or date.today(), scheme, facet)
 
-    def stream_answer(self, question: str, on_date: date | None = None, backend: str | None = None) -> AnswerStream:
-        return self.answerer(backend).stream_answer(question, on_date or date.today())
+    def stream_answer(self, question: str, on_date: date | None = None, backend: str | None = None,
+                      scheme: str | None = None, facet: str | None = None) -> AnswerStream:
+        return self.answerer(backend).stream_answer(question, on_date or date.today(), scheme, facet)
+
+
+def resolve_backend(knowledge_backend: str, llm_backend: str | None) -> str:
+    """'auto' → extractive on the embedded install (measured better than SmolLM2), LLM on vLLM ('openai')."""
+    if llm_backend == "extractive":
+        return "extractive"
+    if knowledge_backend == "auto":
+        return "llm" if llm_backend == "openai" else "extractive"
+    return knowledge_backend
 
 
 def open_store(ks: KnowledgeSettings, data_dir: Path | None = None) -> KnowledgeStore:

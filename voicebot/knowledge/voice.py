@@ -17,12 +17,14 @@ from voicebot.llm.client import AnswerMeta
 class KnowledgeAnswerer:
     """The knowledge base behind the voice pipeline's answerer interface."""
 
-    def __init__(self, service: KnowledgeService, backend: str):
+    def __init__(self, service: KnowledgeService, backend: str, on_date: dt.date | None = None):
         self.service = service
         self.backend = backend
+        self.on_date = on_date  # fixed call date (chat, evaluation); None = today
 
     async def stream(self, question: str, history: list[dict], meta: AnswerMeta) -> AsyncIterator[str]:
-        stream = self.service.stream_answer(question, dt.date.today(), backend=self.backend)
+        stream = self.service.stream_answer(question, self.on_date or dt.date.today(), backend=self.backend,
+                                            scheme=meta.scheme, facet=meta.facet)
         try:
             async for sentence in stream:
                 meta.retrieved_at = stream.retrieved_at
@@ -38,3 +40,7 @@ class KnowledgeAnswerer:
                 meta.guard = f"{answer.guard}/{answer.fallback or 'llm'}"
                 meta.offer_human = answer.fallback == "no_answer"
                 meta.queue = answer.queue
+                meta.scheme = answer.scheme or meta.scheme
+                meta.facet = answer.facet
+                meta.offer = answer.offer
+                meta.answer = answer.answer

@@ -33,6 +33,11 @@ class AnswerMeta:
     offer_human: bool = False  # the answer offered a human agent (a "oui" next turn accepts it)
     queue: str | None = None  # the agent queue matching the answer's topic
     retrieved_at: float | None = None  # monotonic time the knowledge passages were ready (grounded answers)
+    # Dialogue hints in (scheme under discussion, facet asked) and what the answer was about, out.
+    scheme: str | None = None
+    facet: str | None = None
+    offer: str | None = None  # facet the answer offered next ("Voulez-vous les conditions ?")
+    answer: str = ""  # display text (may hold more than what is spoken)
 
 
 class VoiceAnswerer(Protocol):

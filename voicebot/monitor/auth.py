@@ -83,3 +83,52 @@ class LoginLimiter:
 
     def succeeded(self, address: str, username: str) -> None:
         self._fails.pop(f"u:{address}:{username.lower()}", None)
+
+
+class RedisLoginLimiter(LoginLimiter):
+    """The same sliding windows, kept in Redis so that every worker counts the same failures.
+
+    Without it an attacker spreading attempts over N workers behind the Service gets N times the
+    budget. One sorted set per key (timestamps as scores), expiring with the window. Logins are rare:
+    the synchronous client costs one round trip per attempt.
+    """
+
+    def __init__(self, url: str, prefix: str = "voicebot", max_failures: int = 5, window_s: float = 900.0) -> None:
+        super().__init__(max_failures, window_s)
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2.0)
+        self._prefix = f"{prefix}:login:"
+
+    def retry_after(self, address: str, username: str, now: float | None = None) -> float:
+        now = now or time.time()
+        wait = 0.0
+        for key, limit in self._keys(address, username):
+            k = self._prefix + key
+            pipe = self._redis.pipeline()
+            pipe.zremrangebyscore(k, 0, now - self.window_s)
+            pipe.zcard(k)
+            pipe.zrange(k, 0, 0, withscores=True)
+            _, count, oldest = pipe.execute()
+            if count >= limit and oldest:
+                wait = max(wait, self.window_s - (now - oldest[0][1]))
+        return wait
+
+    def failed(self, address: str, username: str, now: float | None = None) -> None:
+        now = now or time.time()
+        pipe = self._redis.pipeline()
+        for key, _ in self._keys(address, username):
+            k = self._prefix + key
+            pipe.zadd(k, {f"{now:.6f}:{secrets.token_hex(4)}": now})
+            pipe.expire(k, int(self.window_s) + 1)
+        pipe.execute()
+
+    def succeeded(self, address: str, username: str) -> None:
+        self._redis.delete(f"{self._prefix}u:{address}:{username.lower()}")
+
+
+def make_login_limiter(calls_settings, max_failures: int, window_s: float) -> LoginLimiter:
+    """Redis-backed when the workers share a Redis bus, else in this process."""
+    if getattr(calls_settings, "bus", "memory") == "redis":
+        return RedisLoginLimiter(calls_settings.redis_url, calls_settings.redis_prefix, max_failures, window_s)
+    return LoginLimiter(max_failures, window_s)

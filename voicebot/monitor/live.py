@@ -14,7 +14,7 @@ from typing import Any
 
 from voicebot.calls.bus import EventBus, Subscription
 from voicebot.events import CallEvent
-from voicebot.calls.redaction import mask_caller, redact, redact_data
+from voicebot.french.redaction import mask_caller, redact, redact_data
 from voicebot.calls.store import CallStore
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from voicebot.calls import metrics
-from voicebot.monitor.auth import (AGENTS, COOKIE, SUPERVISORS, LoginLimiter, User, csrf_ok, new_token,
+from voicebot.monitor.auth import (AGENTS, COOKIE, SUPERVISORS, User, csrf_ok, make_login_limiter, new_token,
                                    token_hash, verify_password)
 from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.live import STATE_FR, LiveBoard, _turn_view
 
 HERE = Path(__file__).parent
+MAX_OFFSET = 10_000_000  # history offsets beyond this are refused (400), never sent to the database
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -59,7 +60,7 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
     if ctx.board is None:
         ctx.board = LiveBoard(ctx.store, ctx.bus)
     if ctx.limiter is None:
-        ctx.limiter = LoginLimiter(ms.login_max_failures, ms.login_window_s)
+        ctx.limiter = make_login_limiter(ctx.calls_settings, ms.login_max_failures, ms.login_window_s)
     board, store, limiter = ctx.board, ctx.store, ctx.limiter
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(time=_fmt_time, duration=_fmt_duration)
@@ -278,13 +279,16 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
         if detail is None:
             return page(request, "error.html", user, 404, title="Appel introuvable",
                         message="Aucun appel ne porte cet identifiant.")
-        return page(request, "call.html", user, call=detail, listen_here=ctx.control.get(call_id) is not None)
+        return page(request, "call.html", user, call=detail, listen_here=ctx.control.can_listen(call_id))
 
     @app.get("/monitor/history", response_class=HTMLResponse, include_in_schema=False)
     async def history_page(request: Request, q: str = "", page_no: int = 0):
         user = await need(request, SUPERVISORS, api=False)
         if isinstance(user, Response):
             return user
+        if not 0 <= page_no * ms.history_page_size <= MAX_OFFSET:  # the database's integers are 64-bit
+            return page(request, "error.html", user, 400, title="Page invalide",
+                        message="Ce numéro de page n'existe pas.")
         rows = await asyncio.to_thread(store.history, q[:200], ms.history_page_size,
                                        max(0, page_no) * ms.history_page_size)
         return page(request, "history.html", user, calls=rows, q=q, page_no=max(0, page_no))
@@ -328,6 +332,8 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
         user = await need(request, SUPERVISORS, api=True)
         if isinstance(user, Response):
             return user
+        if not 0 <= offset <= MAX_OFFSET:
+            return api_error(400, f"offset doit être compris entre 0 et {MAX_OFFSET}.")
         rows = await asyncio.to_thread(store.history, q[:200], max(1, min(limit, 500)), max(0, offset))
         return secure(JSONResponse(rows))
 
@@ -480,7 +486,8 @@ def mount(app: FastAPI, ctx: MonitorContext) -> None:
         if await ws_user(ws, SUPERVISORS) is None:
             return
         await ws.accept()
-        if ctx.control.get(call_id) is None:
+        live = board.snapshot(call_id)
+        if ctx.control.get(call_id) is None and not (ctx.control.can_listen(call_id) and live and live["live"]):
             await ws.send_json({"type": "error", "message": "L'écoute n'est possible que sur le serveur "
                                 "qui traite cet appel, ou l'appel est terminé."})
             await ws.close(code=4404)

@@ -21,6 +21,8 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.transports.base_transport import BaseTransport
 
 from voicebot.config import Settings
+from voicebot.dialogue.factory import build_flows
+from voicebot.dialogue.manager import DialogueManager
 from voicebot.llm.client import VoiceAnswerer
 from voicebot.pipeline.call_control import CallActions, CallWatchdog
 from voicebot.pipeline.call_state import CallState, Publisher
@@ -73,7 +75,7 @@ def build_call(services: Services, transport: BaseTransport, session: CallSessio
                audio_tap: AudioTap | None = None) -> tuple[PipelineWorker, CallState]:
     s = services.settings
     rate = s.pipeline.sample_rate
-    state = CallState(session.info.call_id, publish=publish, on_turn=on_turn)
+    state = CallState(session.info.call_id, publish=publish, on_turn=on_turn, keep_raw=s.calls.store_raw_text)
     pipeline = Pipeline([
         transport.input(),
         *([ListenTap(audio_tap, InputAudioRawFrame)] if audio_tap else []),
@@ -81,7 +83,10 @@ def build_call(services: Services, transport: BaseTransport, session: CallSessio
         CallWatchdog(state, s.pipeline),
         WhisperSTT(state, services.whisper, services.guard,
                    early_answer=s.pipeline.early_answer and s.pipeline.speculative_stt),
-        Responder(state, services.answerer, history_turns=s.llm.history_turns, first_clause=s.pipeline.first_clause),
+        Responder(state, services.answerer, history_turns=s.llm.history_turns, first_clause=s.pipeline.first_clause,
+                  first_token_timeout_s=s.llm.first_token_timeout_s,
+                  dialogue=DialogueManager(services.answerer, build_flows(s, session.info.call_id),
+                                           history_turns=s.llm.history_turns)),
         SpeechSynthesizer(state, services.tts, services.phrase_cache, sample_rate=rate),
         *([ListenTap(audio_tap, TTSAudioRawFrame)] if audio_tap else []),
         transport.output(),

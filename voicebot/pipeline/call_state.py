@@ -14,6 +14,7 @@ from typing import Callable
 
 from pipecat.processors.frame_processor import FrameProcessor
 
+from voicebot.french.redaction import redact_event_data
 from voicebot.events import CallEvent
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,10 @@ Publisher = Callable[[CallEvent], None]
 class CallState:
     """What the processors of one call share."""
 
-    def __init__(self, call_id: str, publish: Publisher | None = None, on_turn: Callable[[dict], None] | None = None):
+    def __init__(self, call_id: str, publish: Publisher | None = None, on_turn: Callable[[dict], None] | None = None,
+                 keep_raw: bool = False):
         self.call_id = call_id
+        self.keep_raw = keep_raw  # calls.store_raw_text: raw texts travel beside the redacted ones
         self._publish = publish
         self._on_turn = on_turn
         self.turns: dict[int, TurnTimes] = {}
@@ -85,10 +88,12 @@ class CallState:
         return self.turns[n]
 
     def publish(self, type_: str, **data) -> None:
+        """The one way out of the pipeline: every event is redacted here, before bus, store or client."""
         if self._publish is None:
             return
         try:
-            self._publish(CallEvent(self.call_id, type_, data))  # type: ignore[arg-type]
+            safe = redact_event_data(type_, data, keep_raw=self.keep_raw)
+            self._publish(CallEvent(self.call_id, type_, safe))  # type: ignore[arg-type]
         except Exception:  # an outlet failing must never break the call
             log.exception("event publication failed", extra={"call_id": self.call_id})
 
@@ -108,7 +113,13 @@ class CallState:
             "guard": t.guard,
             "interrupted": t.interrupted,
         }
-        log.info("turn %d", t.turn, extra=record)
+        # ids, sizes and timings only: the texts go out redacted through publish(), never to the log
+        log.info("turn %d", t.turn, extra={"call_id": self.call_id, "turn": t.turn,
+                                           "caller_chars": len(t.caller_text),
+                                           "bot_chars": len(" ".join(t.bot_text).strip()),
+                                           "latency_ms": record["latency_ms"],
+                                           "sources": len(t.sources), "guard": t.guard,
+                                           "interrupted": t.interrupted})
         self.publish("turn", **{k: v for k, v in record.items() if k != "call_id"})
         if self._on_turn is not None:
             self._on_turn(record)

@@ -92,12 +92,13 @@ class WhisperSTT(FrameProcessor):
                                     compression_ratio=result.compression_ratio, duration_s=result.duration_s)
         turn.mark("stt_final")
         if not verdict.accepted:
-            log.info("transcript rejected (%s): %r", verdict.reason, result.text, extra={"call_id": st.call_id})
+            log.info("transcript rejected (%s): %d chars", verdict.reason, len(result.text),
+                     extra={"call_id": st.call_id})
             turn.guard = f"stt:{verdict.reason}"
             return
         text = verdict.text
         if frame.during_bot and st.bot_speaking and is_backchannel(text):
-            log.info("backchannel while the bot speaks: %r", text, extra={"call_id": st.call_id})
+            log.info("backchannel while the bot speaks: %d chars", len(text), extra={"call_id": st.call_id})
             return
         if frame.during_bot and st.bot_speaking:
             await barge_in(self, st)

@@ -41,6 +41,13 @@ class SipSettings(BaseModel):
     rtp_inactivity_timeout_s: float = Field(30.0, ge=0, description="No RTP for this long ends the call (0: never).")
     transfer_timeout_s: float = Field(30.0, ge=1, description="Time for the transfer target to answer (NOTIFY 2xx).")
     jitter_buffer_packets: int = Field(3, ge=0, le=50, description="Reorder buffer depth in 20 ms packets.")
+    rtp_latch_cidrs: list[str] = Field(default_factory=list,
+                                       description="Networks RTP may come from besides the SDP c= address "
+                                       "(callers behind NAT); RTP from anywhere else is ignored.")
+    ack_timeout_s: float = Field(8.0, gt=0, description="A 200 OK without ACK ends the call after this "
+                                 "(capped at 64*T1, RFC 3261 timer H), freeing its slot.")
+    log_interval_s: float = Field(10.0, gt=0, description="Per-source warnings (oversized, refused, rate-limited "
+                                  "datagrams) are logged at most once per interval, with a count.")
     t1_s: float = Field(0.5, gt=0, description="SIP timer T1 (RTT estimate).")
     t2_s: float = Field(4.0, gt=0, description="SIP timer T2 (max retransmission interval).")
     user_agent: str = Field("voicebot", description="User-Agent / Server header value.")

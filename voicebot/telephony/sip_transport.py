@@ -197,8 +197,9 @@ class SipCallSession:
     def __init__(self, call: SipCall, endpoint: SipEndpoint) -> None:
         self._call = call
         self._endpoint = endpoint
-        self.info = CallInfo(call_id=call.call_id, channel="sip", caller=call.caller, sample_rate=SAMPLE_RATE,
-                             extra={"codec": call.media.codec, "source": f"{call.source[0]}:{call.source[1]}"})
+        self.info = CallInfo(call_id=call.uid, channel="sip", caller=call.caller, sample_rate=SAMPLE_RATE,
+                             extra={"codec": call.media.codec, "source": f"{call.source[0]}:{call.source[1]}",
+                                    "sip_call_id": call.call_id})
 
     @property
     def ended(self) -> bool:
@@ -258,7 +259,7 @@ class SipEndpoint(SipUserAgent):
         self.on_event = on_event
 
     async def _answered(self, call: SipCall) -> None:
-        transport = SipTransport(call.rtp, call_id=call.call_id)
+        transport = SipTransport(call.rtp, call_id=call.uid)
         session = SipCallSession(call, self)
         call.on_ended = transport.on_call_ended
         await self.on_call(transport, session)

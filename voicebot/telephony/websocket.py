@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import uuid
 from typing import Awaitable, Callable
 
@@ -29,6 +30,48 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_BAD_REQUEST = 4400
+CLOSE_TOO_MANY = 4429
+
+# An external reference (Twilio callSid/streamSid) is only ever stored beside our own call id: letters,
+# digits and -_.: up to 64 characters (Twilio's are 34). Anything else is refused, never rewritten.
+_EXTERNAL_ID_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_CALLER_BAD_CHARS_RE = re.compile(r"[^0-9A-Za-z+*#@:._\-]")
+
+
+def valid_external_id(value: object) -> str | None:
+    """The value if it is a safe external id, else None."""
+    return value if isinstance(value, str) and _EXTERNAL_ID_RE.fullmatch(value) else None
+
+
+def clean_caller(value: object) -> str:
+    """A caller id as a short printable token (it is masked before it leaves the pipeline)."""
+    return _CALLER_BAD_CHARS_RE.sub("", str(value or ""))[:64]
+
+
+def new_call_id() -> str:
+    """Call ids are always ours: a client can name its own side of a call, never pick our id."""
+    return uuid.uuid4().hex[:16]
+
+
+class PendingGate:
+    """Caps sockets per source that hold a connection without being a call yet (before Twilio 'start')."""
+
+    def __init__(self, per_source: int) -> None:
+        self.per_source = per_source
+        self.pending: dict[str, int] = {}
+
+    def try_enter(self, source: str) -> bool:
+        if self.per_source > 0 and self.pending.get(source, 0) >= self.per_source:
+            return False
+        self.pending[source] = self.pending.get(source, 0) + 1
+        return True
+
+    def leave(self, source: str) -> None:
+        n = self.pending.get(source, 0) - 1
+        if n > 0:
+            self.pending[source] = n
+        else:
+            self.pending.pop(source, None)
 
 
 # Pipeline events forwarded to a binary-endpoint client, and their names there.
@@ -56,6 +99,7 @@ class WebSocketCallSession:
         self.ws = websocket
         self.send_events = send_events
         self.hangup_reason: str | None = None
+        self._errors: dict[str, int] = {}
         self._closed = asyncio.Event()
         self._outbox: asyncio.Queue[dict | None] = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_loop())
@@ -86,10 +130,14 @@ class WebSocketCallSession:
 
     def send_event(self, event: CallEvent) -> None:
         if self.send_events and event.type in CLIENT_EVENTS:
-            self.send_message({"event": CLIENT_EVENTS[event.type], **event.data})
+            self.send_message({"event": CLIENT_EVENTS[event.type],
+                               **{k: v for k, v in event.data.items() if k != "raw"}})  # raw: store only
 
     def report_error(self, code: str, message: str) -> None:
-        log.warning("call %s: %s: %s", self.info.call_id, code, message)
+        # one log line for the first error of each kind, then one per 1000: a flood costs no disk
+        n = self._errors[code] = self._errors.get(code, 0) + 1
+        if n == 1 or n % 1000 == 0:
+            log.warning("%s (%d so far): %s", code, n, message, extra={"call_id": self.info.call_id})
         self.send_message({"event": "error", "code": code, "message": message})
 
     async def hangup(self, reason: str) -> None:
@@ -123,9 +171,10 @@ class Admission:
     def __init__(self, limit: int):
         self.limit = limit
         self.active = 0
+        self.draining = False  # set by the worker's drain: every new call is refused
 
     def try_enter(self) -> bool:
-        if self.active >= self.limit:
+        if self.draining or self.active >= self.limit:
             return False
         self.active += 1
         return True
@@ -134,18 +183,20 @@ class Admission:
         self.active = max(0, self.active - 1)
 
 
-async def _refuse(ws: WebSocket, code: int, error: str, message: str) -> None:
-    await ws.accept()
+async def _refuse(ws: WebSocket, code: int, error: str, message: str, accepted: bool = False) -> None:
+    if not accepted:
+        await ws.accept()
     with contextlib.suppress(Exception):
         await ws.send_text(json.dumps({"event": "error", "code": error, "message": message}, ensure_ascii=False))
         await ws.close(code, message[:120])
 
 
-async def _refuse_busy(ws: WebSocket, admission) -> None:
+async def _refuse_busy(ws: WebSocket, admission, accepted: bool = False) -> None:
     """Full: close 1013 with a reason that says so and when to retry (the refusal is counted by admission)."""
     message = getattr(admission, "refusal_message", lambda: "too many calls in progress, try again later")()
     retry = getattr(admission, "retry_after_s", None)
-    await ws.accept()
+    if not accepted:
+        await ws.accept()
     with contextlib.suppress(Exception):
         await ws.send_text(json.dumps({"event": "error", "code": "busy", "message": message, "retry_after_s": retry},
                                       ensure_ascii=False))
@@ -161,8 +212,10 @@ def _transport(ws: WebSocket, serializer) -> FastAPIWebsocketTransport:
 
 
 def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admission: Admission,
-                     run_call: CallRunner) -> APIRouter:
+                     run_call: CallRunner, start_timeout_s: float = 5.0, max_pending_per_source: int = 4
+                     ) -> APIRouter:
     router = APIRouter()
+    pending = PendingGate(max_pending_per_source)
 
     @router.websocket("/ws/pcm")
     async def pcm_endpoint(ws: WebSocket):
@@ -176,8 +229,8 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
             return
         try:
             await ws.accept()
-            info = CallInfo(call_id=uuid.uuid4().hex[:16], channel="ws-pcm",
-                            caller=ws.query_params.get("caller", "")[:64], sample_rate=int(raw_rate))
+            info = CallInfo(call_id=new_call_id(), channel="ws-pcm",
+                            caller=clean_caller(ws.query_params.get("caller", "")), sample_rate=int(raw_rate))
             session = WebSocketCallSession(info, ws, send_events=True)
             session.send_message({"event": "connected", "call_id": info.call_id, "rate": info.sample_rate})
 
@@ -195,17 +248,27 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
 
     @router.websocket("/ws/twilio")
     async def twilio_endpoint(ws: WebSocket):
-        if not admission.try_enter():
-            await _refuse_busy(ws, admission)
+        # Until 'start' the socket is nobody's call: it holds no call slot, gets start_timeout_s to speak,
+        # and one source may only keep a few such sockets open.
+        source = ws.client.host if ws.client else "?"
+        if not pending.try_enter(source):
+            await _refuse(ws, CLOSE_TOO_MANY, "too_many_pending",
+                          "too many connections waiting for 'start' from this address")
             return
         try:
             await ws.accept()
-            start = await _twilio_start(ws)
-            if start is None:
-                return
-            stream_sid, call_sid, caller = start
-            info = CallInfo(call_id=call_sid or uuid.uuid4().hex[:16], channel="ws-twilio", caller=caller,
-                            sample_rate=8000, extra={"stream_sid": stream_sid})
+            start = await _twilio_start(ws, start_timeout_s)
+        finally:
+            pending.leave(source)
+        if start is None:
+            return
+        stream_sid, call_sid, caller = start
+        if not admission.try_enter():
+            await _refuse_busy(ws, admission, accepted=True)
+            return
+        try:
+            info = CallInfo(call_id=new_call_id(), channel="ws-twilio", caller=caller, sample_rate=8000,
+                            extra={"stream_sid": stream_sid, "external_id": call_sid})
             session = WebSocketCallSession(info, ws, send_events=False)
             serializer = SafeTwilioSerializer(
                 stream_sid, call_sid, on_error=session.report_error,
@@ -218,23 +281,33 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
     return router
 
 
-async def _twilio_start(ws: WebSocket) -> tuple[str, str, str] | None:
-    """Read Twilio's 'connected' and 'start' messages; None (and a close) if they are not right."""
+async def _twilio_start(ws: WebSocket, timeout_s: float = 5.0) -> tuple[str, str, str] | None:
+    """Read Twilio's 'connected' and 'start' messages within timeout_s in all; None (and a close) if not right.
+
+    streamSid and callSid must be safe external ids (see valid_external_id); callSid may be absent.
+    """
+    message = "expected Twilio 'connected' then 'start' with a streamSid"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     try:
         for _ in range(3):
-            raw = await asyncio.wait_for(ws.receive_text(), 10.0)
+            raw = await asyncio.wait_for(ws.receive_text(), max(0.01, deadline - loop.time()))
             msg = json.loads(raw)
             if isinstance(msg, dict) and msg.get("event") == "start":
                 start = msg.get("start") or {}
-                sid = start.get("streamSid") or msg.get("streamSid")
-                if not sid:
+                sid = valid_external_id(start.get("streamSid") or msg.get("streamSid"))
+                call_sid = start.get("callSid") or ""
+                if not sid or (call_sid and not valid_external_id(call_sid)):
+                    message = "streamSid/callSid must be 1-64 letters, digits or -_.:"
                     break
                 params = start.get("customParameters") or {}
-                return sid, start.get("callSid", ""), str(params.get("caller", ""))[:64]
-    except (asyncio.TimeoutError, WebSocketDisconnect, json.JSONDecodeError, KeyError, TypeError):
+                caller = clean_caller(params.get("caller", "") if isinstance(params, dict) else "")
+                return sid, call_sid, caller
+    except asyncio.TimeoutError:
+        message = f"no 'start' within {timeout_s:g} s"
+    except (WebSocketDisconnect, json.JSONDecodeError, KeyError, TypeError, AttributeError, RuntimeError):
         pass
     with contextlib.suppress(Exception):
-        await ws.send_text(json.dumps({"event": "error", "code": "bad_start",
-                                       "message": "expected Twilio 'connected' then 'start' with a streamSid"}))
-        await ws.close(CLOSE_BAD_REQUEST, "expected Twilio start message")
+        await ws.send_text(json.dumps({"event": "error", "code": "bad_start", "message": message}))
+        await ws.close(CLOSE_BAD_REQUEST, message[:120])
     return None

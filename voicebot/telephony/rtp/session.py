@@ -10,6 +10,7 @@ the pipecat transport, not here.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import secrets
@@ -43,6 +44,7 @@ class RtpConfig:
     inactivity_timeout_s: float = 30.0
     jitter_depth: int = DEFAULT_DEPTH
     send_silence: bool = True  # keep the stream (and NAT bindings, latching peers) alive
+    latch_cidrs: tuple[str, ...] = ()  # besides the SDP address, where the caller's RTP may come from (NAT)
 
 
 class RtpSession(asyncio.DatagramProtocol):
@@ -77,6 +79,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._closed = asyncio.Event()
         self._encode = g711.ENCODERS[config.codec]
         self._silence = bytes([g711.SILENCE_BYTE[config.codec]]) * SAMPLES_PER_FRAME
+        self._latch_networks = [ipaddress.ip_network(c, strict=False) for c in config.latch_cidrs]
+        self.dropped_foreign = 0
 
     # -- life cycle --------------------------------------------------------------------------
     async def open(self, host: str, port_min: int, port_max: int) -> int:
@@ -135,6 +139,16 @@ class RtpSession(asyncio.DatagramProtocol):
     def set_remote(self, host: str, port: int) -> None:
         self.remote = (host, port)
         self.latched = False
+
+    def _may_latch(self, host: str) -> bool:
+        """Only the address the SDP named (or a configured NAT network) may become the media peer."""
+        if host == self.remote[0]:
+            return True
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip in net for net in self._latch_networks if net.version == ip.version)
 
     def send_dtmf(self, digit: str, duration_ms: int = 100) -> None:
         """Send one RFC 4733 event now (used by tests and to signal agents)."""
@@ -226,9 +240,10 @@ class RtpSession(asyncio.DatagramProtocol):
             return
         addr = (addr[0], addr[1])
         if addr != self.remote:
-            if self.latched:
-                return  # media from a third party after latching: ignore
-            log.debug("rtp latched", extra={"rtp_port": self.local_port, "remote": f"{addr[0]}:{addr[1]}"})
+            if self.latched or not self._may_latch(addr[0]):
+                self.dropped_foreign += 1
+                return  # a third party (spoofing or spraying RTP): neither heard nor answered
+            log.debug("rtp latched", extra={"rtp_port": self.local_port})
             self.remote = addr
         self.latched = True
         self._last_rx = asyncio.get_running_loop().time()

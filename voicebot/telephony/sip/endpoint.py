@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,18 +23,20 @@ from typing import Any
 from ..settings import SipSettings
 from .auth import DigestAuthenticator
 from .dialog import Dialog
-from .limits import CallLimiter, RateLimiter, SourceFilter
+from .limits import CallLimiter, LogLimiter, RateLimiter, SourceFilter, is_ip_literal
 from .message import (NameAddr, SipMessage, SipParseError, Via, format_host, make_response, new_tag,
                       parse_message)
 from .refer import TransferAttempt
 from .sdp import NegotiatedMedia, SdpError, build_answer, is_hold, negotiate, parse_sdp
-from .transaction import (ClientTransaction, InviteServerTransaction, NonInviteServerTransaction, Timers)
+from .transaction import (ClientTransaction, InviteServerTransaction, NonInviteServerTransaction, Timers,
+                          server_key)
 from ..rtp.session import RtpConfig, RtpSession
 
 log = logging.getLogger(__name__)
 
 ALLOWED_METHODS = "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
 SUPPORTED_EXTENSIONS = frozenset({"replaces", "norefersub", "timer"})
+_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 CALL_TASK_GRACE_S = 5.0
 STOP_TIMEOUT_S = 5.0  # shutdown does not wait 64*T1 for peers that do not answer our BYE  # how long on_call may run after the call ended before it is cancelled
 Address = tuple[str, int]
@@ -60,6 +64,9 @@ class SipCall:
     task: asyncio.Task | None = None
     transfer: TransferAttempt | None = None
     reinvite_tx: InviteServerTransaction | None = None
+    # The id the rest of voicebot knows this call by (store, bus, monitor): ours, never the caller's
+    # Call-ID, so a reused or hostile Call-ID cannot reach another call's record.
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
     @property
     def caller(self) -> str:
@@ -82,12 +89,14 @@ class SipUserAgent(asyncio.DatagramProtocol):
                               if settings.digest_users else None)
         self.stats = {"dropped_oversized": 0, "dropped_rate": 0, "dropped_unparseable": 0, "bad_request": 0,
                       "forbidden": 0, "calls": 0}
-        self._invite_txs: dict[str, InviteServerTransaction] = {}
-        self._server_txs: dict[tuple[str, str], NonInviteServerTransaction] = {}
+        self._invite_txs: dict[tuple, InviteServerTransaction] = {}
+        self._server_txs: dict[tuple, NonInviteServerTransaction] = {}
+        self._log_limiter = LogLimiter(settings.log_interval_s)
         self._client_txs: dict[str, ClientTransaction] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task] = set()
         self.port = settings.port
+        self.draining = False  # the worker drains: INVITE and OPTIONS get 503, dialogs go on
 
     # -- life cycle --------------------------------------------------------------------------
     @property
@@ -128,21 +137,34 @@ class SipUserAgent(asyncio.DatagramProtocol):
         return task
 
     def _send(self, data: bytes, addr: Address) -> None:
+        # A host name here would be resolved by a blocking getaddrinfo() inside the event loop:
+        # every destination must already be an IP address (see _response_addr, send_in_dialog).
+        if not is_ip_literal(addr[0]):
+            log.warning("sip message not sent: destination %r is not an IP address", addr[0][:80])
+            return
         if self._transport is not None:
             self._transport.sendto(data, addr)
+
+    def _log_per_source(self, source: str, what: str, msg: str, *args: Any, **extra: Any) -> None:
+        """At most one line per (source, kind) per log_interval_s, with the count of lines held back."""
+        suppressed = self._log_limiter.allow((source, what))
+        if suppressed is not None:
+            log.warning(msg + " (%d more from this source since the last line)", *args, suppressed,
+                        extra={"source": source, **extra})
 
     # -- receiving ---------------------------------------------------------------------------
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         addr = (addr[0], addr[1])
         if len(data) > self.settings.max_message_bytes:
             self.stats["dropped_oversized"] += 1
-            log.warning("sip message dropped: %d bytes over the %d-byte limit", len(data),
-                        self.settings.max_message_bytes, extra={"source": addr[0]})
+            self._log_per_source(addr[0], "oversized", "sip message dropped: %d bytes over the %d-byte limit",
+                                 len(data), self.settings.max_message_bytes)
             return
         if not data.strip(b"\r\n\t \x00"):
             return  # RFC 5626 keep-alive
         if not self.rate_limiter.allow(addr[0]):
             self.stats["dropped_rate"] += 1
+            self._log_per_source(addr[0], "rate", "sip messages dropped: over the per-source rate limit")
             return
         try:
             msg = parse_message(data, self.settings.max_message_bytes)
@@ -168,13 +190,14 @@ class SipUserAgent(asyncio.DatagramProtocol):
                 _ = partial.top_via  # raises SipParseError when the Via cannot be parsed
                 if all(partial.get(h) for h in ("From", "To", "Call-ID", "CSeq")):
                     self.stats["bad_request"] += 1
-                    log.info("sip 400: %s", exc, extra={"call_id": partial.call_id, "source": addr[0]})
-                    self._reply_stateless(partial, addr, 400, _reason_phrase(str(exc)))
+                    status = 505 if str(exc).startswith("unsupported SIP version") else 400
+                    self._log_per_source(addr[0], "400", "sip %d: %s", status, _reason_phrase(str(exc)))
+                    self._reply_stateless(partial, addr, status, _reason_phrase(str(exc)))
                     return
             except SipParseError:
                 pass
         self.stats["dropped_unparseable"] += 1
-        log.info("sip message dropped: %s", exc, extra={"source": addr[0]})
+        self._log_per_source(addr[0], "unparseable", "sip message dropped: %s", _reason_phrase(str(exc)))
 
     def _reply_stateless(self, request: SipMessage, addr: Address, status: int, reason: str,
                          headers: list[tuple[str, str]] | None = None) -> None:
@@ -188,11 +211,15 @@ class SipUserAgent(asyncio.DatagramProtocol):
 
     @staticmethod
     def _stamp_via(request: SipMessage, addr: Address) -> None:
-        """Add received= and fill rport= in the top Via (RFC 3261 18.2.1, RFC 3581)."""
+        """Write received= and rport= in the top Via from the datagram itself (RFC 3261 18.2.1, RFC 3581).
+
+        A received= the sender wrote is never kept: it would let one datagram aim our replies anywhere.
+        """
         vias = request.get_all("Via")
         if not vias:
             return
         top = Via.parse(vias[0])
+        top.params.pop("received", None)
         if top.host != addr[0]:
             top.params["received"] = addr[0]
         if "rport" in top.params:
@@ -205,14 +232,14 @@ class SipUserAgent(asyncio.DatagramProtocol):
 
     @staticmethod
     def _response_addr(request: SipMessage, addr: Address) -> Address:
-        """RFC 3581: to the source port when rport was asked; else received/sent-by port."""
-        top = request.top_via
-        if "rport" in top.params:
-            return addr
-        return (top.params.get("received", top.host), top.port or 5060)
+        """Responses go back where the request came from (RFC 3581 symmetric response routing).
+
+        Never the Via host (a name would need a blocking DNS lookup, an address could be anyone's).
+        """
+        return addr
 
     def _handle_response(self, resp: SipMessage) -> None:
-        tx = self._client_txs.get(resp.top_via.branch)
+        tx = self._client_txs.get(resp.top_via.branch)  # our own branch: unique, made by us
         if tx is not None:
             tx.on_response(resp)
 
@@ -220,7 +247,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
         method = req.method or ""
         if not self.source_filter.allows(addr[0]):
             self.stats["forbidden"] += 1
-            log.warning("sip %s refused: source %s not allowed", method, addr[0], extra={"call_id": req.call_id})
+            self._log_per_source(addr[0], "forbidden", "sip %s refused: source %s not allowed", method[:20], addr[0])
             if method != "ACK":
                 self._reply_stateless(req, addr, 403, "Forbidden")
             return
@@ -231,21 +258,45 @@ class SipUserAgent(asyncio.DatagramProtocol):
         if method == "INVITE":
             self._on_invite(req, addr)
             return
-        key = (req.top_via.branch, method)
-        tx = self._server_txs.get(key) if key[0] else None
+        key = server_key(req)
+        tx = self._server_txs.get(key)
         if tx is not None:
             tx.on_retransmitted_request()
             return
         tx = NonInviteServerTransaction(req, self._response_addr(req, addr), self._send, self.timers,
                                         on_terminated=lambda: self._server_txs.pop(key, None))
-        if key[0]:
-            self._server_txs[key] = tx
+        self._server_txs[key] = tx
+        refusal = self._unsupported(req) if method != "CANCEL" else None
+        if refusal is not None:
+            tx.respond(self._response(req, refusal[0], refusal[1], refusal[2], to_tag=new_tag()))
+            return
         handler = {"BYE": self._on_bye, "CANCEL": self._on_cancel, "OPTIONS": self._on_options,
                    "NOTIFY": self._on_notify}.get(method)
         if handler is not None:
             handler(req, tx)
         else:  # REFER from the caller, SUBSCRIBE, MESSAGE, INFO, ...: not ours to do
             tx.respond(self._response(req, 501, "Not Implemented", [("Allow", ALLOWED_METHODS)]))
+
+    @staticmethod
+    def _unsupported(req: SipMessage) -> tuple[int, str, list[tuple[str, str]]] | None:
+        """The refusal to send before any method is handled, or None (RFC 3261 8.2.2-8.2.3).
+
+        URI scheme (416), Require (420) and body type (415).
+        """
+        scheme = (req.uri or "").split(":", 1)[0].lower()
+        refusal: tuple[int, str, list[tuple[str, str]]] | None = None
+        unsupported = [r for r in (x.strip().lower() for x in ",".join(req.get_all("Require")).split(",") if x.strip())
+                       if r not in SUPPORTED_EXTENSIONS]
+        content_type = (req.get("Content-Type") or "").split(";")[0].strip().lower()
+        if not _URI_RE.match(req.uri or ""):  # e.g. a Request-URI between < and > (RFC 4475 3.1.2.6)
+            refusal = (400, "Bad Request-URI", [])
+        elif scheme not in ("sip", "sips", "tel"):
+            refusal = (416, "Unsupported URI Scheme", [])
+        elif unsupported:
+            refusal = (420, "Bad Extension", [("Unsupported", ", ".join(unsupported))])
+        elif req.body and content_type != "application/sdp" and req.method in ("INVITE", "OPTIONS"):
+            refusal = (415, "Unsupported Media Type", [("Accept", "application/sdp")])
+        return refusal
 
     def _response(self, req: SipMessage, status: int, reason: str, headers: list[tuple[str, str]] | None = None,
                   body: bytes = b"", to_tag: str | None = None, content_type: str | None = None) -> SipMessage:
@@ -264,23 +315,23 @@ class SipUserAgent(asyncio.DatagramProtocol):
 
     # -- INVITE ------------------------------------------------------------------------------
     def _on_invite(self, req: SipMessage, addr: Address) -> None:
-        branch = req.top_via.branch
-        existing = self._invite_txs.get(branch)
+        key = server_key(req)  # RFC 3261 17.2.3: branch + sent-by + method (RFC 2543 rules without cookie)
+        existing = self._invite_txs.get(key)
         if existing is not None:
             existing.on_retransmitted_request()
             return
         reply_to = self._response_addr(req, addr)
         tx = InviteServerTransaction(req, reply_to, self._send, self.timers,
-                                     on_terminated=lambda: self._invite_txs.pop(branch, None))
-        self._invite_txs[branch] = tx
+                                     on_terminated=lambda: self._invite_txs.pop(key, None),
+                                     ack_timeout_s=self.settings.ack_timeout_s)
+        self._invite_txs[key] = tx
         tx.trying()
+        refusal = self._unsupported(req)
+        if refusal is not None:
+            tx.respond(self._response(req, refusal[0], refusal[1], refusal[2], to_tag=new_tag()))
+            return
         if NameAddr.parse(req.get("To") or "").tag:
             self._on_reinvite(req, tx)
-            return
-        unsupported = [r for r in (x.strip().lower() for x in req.get_all("Require")) if r not in SUPPORTED_EXTENSIONS]
-        if unsupported:
-            tx.respond(self._response(req, 420, "Bad Extension", [("Unsupported", ", ".join(unsupported))],
-                                      to_tag=new_tag()))
             return
         if req.call_id in self.calls:
             tx.respond(self._response(req, 482, "Loop Detected", to_tag=new_tag()))
@@ -288,6 +339,11 @@ class SipUserAgent(asyncio.DatagramProtocol):
         if self.authenticator is not None and not self.authenticator.verify(req):
             tx.respond(self._response(req, 401, "Unauthorized", self.authenticator.challenge_headers(),
                                       to_tag=new_tag()))
+            return
+        if self.draining:
+            log.info("sip 503: draining", extra={"call_id": req.call_id})
+            tx.respond(self._response(req, 503, "Service Unavailable",
+                                      [("Retry-After", str(self.call_limiter.retry_after_s))], to_tag=new_tag()))
             return
         if not self.call_limiter.try_acquire():
             log.warning("sip 503: %d calls already", self.call_limiter.active, extra={"call_id": req.call_id})
@@ -313,8 +369,10 @@ class SipUserAgent(asyncio.DatagramProtocol):
             return
         rtp = RtpSession(RtpConfig(media.codec, media.payload_type, media.dtmf_payload_type,
                                    (media.remote_host, media.remote_port), self.settings.rtp_inactivity_timeout_s,
-                                   self.settings.jitter_buffer_packets))
+                                   self.settings.jitter_buffer_packets,
+                                   latch_cidrs=tuple(self.settings.rtp_latch_cidrs)))
         call = SipCall(req.call_id, req, addr, tx, dialog, media, rtp)
+        log.info("sip call ringing", extra={"call_id": call.uid})
         self.calls[call.call_id] = call
         self.stats["calls"] += 1
         self._spawn(self._answer(call), f"sip-answer-{call.call_id}")
@@ -327,10 +385,13 @@ class SipUserAgent(asyncio.DatagramProtocol):
             port = await call.rtp.open(self.settings.rtp_host or self.settings.host, self.settings.rtp_port_min,
                                        self.settings.rtp_port_max)
         except OSError as exc:
-            log.error("rtp: %s", exc, extra={"call_id": call.call_id})
+            log.error("rtp: %s", exc, extra={"call_id": call.uid})
             call.invite_tx.respond(self._response(call.invite, 503, "Service Unavailable",
                                                   [("Retry-After", "5")], to_tag=call.dialog.local_tag))
             await self._finish(call, "error")
+            return
+        if call.state != "ringing":  # CANCEL (or shutdown) while the RTP socket was being opened
+            await call.rtp.close()
             return
         if self.settings.answer_delay_s > 0:
             call.invite_tx.respond(self._response(call.invite, 180, "Ringing", to_tag=call.dialog.local_tag,
@@ -346,9 +407,8 @@ class SipUserAgent(asyncio.DatagramProtocol):
         call.state = "answered"
         call.rtp.on_timeout = lambda: self._spawn(self.hangup(call, "rtp_timeout"), "sip-rtp-timeout")
         call.rtp.start()
-        log.info("sip call answered", extra={"call_id": call.call_id, "codec": call.media.codec,
-                                             "caller": call.caller})
-        call.task = self._spawn(self._run_call(call), f"sip-call-{call.call_id}")
+        log.info("sip call answered", extra={"call_id": call.uid, "codec": call.media.codec})
+        call.task = self._spawn(self._run_call(call), f"sip-call-{call.uid}")
 
     def _dialog_headers(self, call: SipCall) -> list[tuple[str, str]]:
         headers = [("Contact", self._contact()), ("Allow", ALLOWED_METHODS), ("Supported", "replaces")]
@@ -361,7 +421,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
         except asyncio.CancelledError:
             pass
         except Exception:
-            log.exception("call handler failed", extra={"call_id": call.call_id})
+            log.exception("call handler failed", extra={"call_id": call.uid})
             await self.hangup(call, "error")
             return
         if call.state != "ended":
@@ -391,7 +451,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
         tx.respond(self._response(req, 200, "OK", self._dialog_headers(call), body=call.answer_sdp))
 
     def _on_ack(self, req: SipMessage) -> None:
-        tx = self._invite_txs.get(req.top_via.branch)
+        tx = self._invite_txs.get(server_key(req))
         if tx is not None:  # ACK of a non-2xx final response: same branch as the INVITE
             tx.on_ack()
             return
@@ -412,25 +472,31 @@ class SipUserAgent(asyncio.DatagramProtocol):
             tx.respond(self._response(req, 500, "Server Internal Error"))
             return
         tx.respond(self._response(req, 200, "OK"))
-        log.info("sip caller hung up", extra={"call_id": call.call_id})
+        log.info("sip caller hung up", extra={"call_id": call.uid})
         self._spawn(self._finish(call, "caller_hangup"), "sip-finish")
 
     def _on_cancel(self, req: SipMessage, tx: NonInviteServerTransaction) -> None:
-        invite_tx = self._invite_txs.get(req.top_via.branch)
+        invite_tx = self._invite_txs.get(server_key(req, "INVITE"))  # RFC 3261 9.2: the INVITE's own transaction
         if invite_tx is None:
             tx.respond(self._response(req, 481, "Call/Transaction Does Not Exist"))
             return
         tx.respond(self._response(req, 200, "OK"))
         if invite_tx.state != "proceeding":
-            return  # already answered: CANCEL has no effect (RFC 3261 9.2)
+            return  # already answered: CANCEL has no effect (RFC 3261 9.2), the call goes on
         call = self.calls.get(req.call_id)
+        if call is not None and call.invite_tx is not invite_tx:
+            call = None
         to_tag = call.dialog.local_tag if call else new_tag()
         invite_tx.respond(self._response(invite_tx.request, 487, "Request Terminated", to_tag=to_tag))
         if call is not None:
-            log.info("sip call cancelled before answer", extra={"call_id": call.call_id})
-            self._spawn(self._finish(call, "caller_hangup"), "sip-finish")
+            log.info("sip call cancelled before answer", extra={"call_id": call.uid})
+            call.state = "ended"  # now, not in the task below: _answer must not start the pipeline
+            self._spawn(self._finish(call, "caller_hangup", force=True), "sip-finish")
 
     def _on_options(self, req: SipMessage, tx: NonInviteServerTransaction) -> None:
+        if self.draining:  # kamailio's dispatcher marks this worker down and routes new calls elsewhere
+            tx.respond(self._response(req, 503, "Service Unavailable", [("Allow", ALLOWED_METHODS)]))
+            return
         tx.respond(self._response(req, 200, "OK", [("Allow", ALLOWED_METHODS), ("Accept", "application/sdp"),
                                                     ("Supported", "replaces")]))
 
@@ -448,7 +514,10 @@ class SipUserAgent(asyncio.DatagramProtocol):
     async def send_in_dialog(self, call: SipCall, method: str, headers: list[tuple[str, str]] | None = None,
                              body: bytes = b"", content_type: str | None = None) -> SipMessage:
         req = call.dialog.create_request(method, self.public_host, self.port, headers, body, content_type)
-        tx = ClientTransaction(req, call.dialog.next_hop(), self._send, self.timers)
+        hop = call.dialog.next_hop()
+        if not is_ip_literal(hop[0]):
+            hop = call.source  # no DNS in the event loop: a named Contact/Route is reached where it spoke from
+        tx = ClientTransaction(req, hop, self._send, self.timers)
         self._client_txs[tx.branch] = tx
         try:
             return await tx.run()
@@ -466,14 +535,15 @@ class SipUserAgent(asyncio.DatagramProtocol):
             return
         call.state = "ended"  # no second BYE from a concurrent path
         call.rtp.clear_audio()
-        if call.invite_tx.state == "accepted":  # RFC 3261 15: BYE only after the ACK (or its timeout)
+        if call.invite_tx.state == "accepted" and reason != "no_ack":  # RFC 3261 15: BYE after the ACK
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(call.invite_tx.ack_received.wait(), self.timers.timeout)
-        log.info("sip bot hangs up (%s)", reason, extra={"call_id": call.call_id})
-        resp = await self.send_in_dialog(call, "BYE")
+                await asyncio.wait_for(call.invite_tx.ack_received.wait(), self.settings.ack_timeout_s)
+        log.info("sip bot hangs up (%s)", reason, extra={"call_id": call.uid})
+        await self._finish(call, reason, force=True)  # the slot is free now, not after the BYE's 64*T1
+        # shielded: the pipeline task that asked for the hang-up may be reaped while the BYE is in flight
+        resp = await asyncio.shield(self._spawn(self.send_in_dialog(call, "BYE"), "sip-bye"))
         if (resp.status or 0) >= 300:
-            log.info("sip BYE answered %s", resp.status, extra={"call_id": call.call_id})
-        await self._finish(call, reason, force=True)
+            log.info("sip BYE answered %s", resp.status, extra={"call_id": call.uid})
 
     async def transfer(self, call: SipCall, target: str) -> bool:
         """REFER the caller to ``target``; True once the target answered (then we BYE)."""
@@ -484,10 +554,10 @@ class SipUserAgent(asyncio.DatagramProtocol):
             resp = await self.send_in_dialog(call, "REFER", [("Refer-To", f"<{target}>"),
                                                              ("Referred-By", self._contact())])
             if not 200 <= (resp.status or 0) < 300:
-                log.info("sip REFER refused: %s %s", resp.status, resp.reason, extra={"call_id": call.call_id})
+                log.info("sip REFER refused: %s %s", resp.status, resp.reason, extra={"call_id": call.uid})
                 return False
             status = await call.transfer.wait(self.settings.transfer_timeout_s)
-            log.info("sip transfer to %s: final status %s", target, status, extra={"call_id": call.call_id})
+            log.info("sip transfer to %s: final status %s", target, status, extra={"call_id": call.uid})
             if not 200 <= status < 300:
                 return False
             await self.hangup(call, "transfer")

@@ -56,6 +56,39 @@ class RateLimiter:
         self._buckets = {ip: v for ip, v in self._buckets.items() if now - v[1] < full_after}
 
 
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4/IPv6 address (never a name: names would need DNS)."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+class LogLimiter:
+    """One log line per key per interval: a flood from one source costs one line, not one per datagram.
+
+    ``allow(key)`` returns None to hold the line back, else how many lines were held back since the last.
+    """
+
+    MAX_KEYS = 10_000
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._last: dict[object, tuple[float, int]] = {}
+
+    def allow(self, key: object, now: float | None = None) -> int | None:
+        now = time.monotonic() if now is None else now
+        last, held = self._last.get(key, (float("-inf"), 0))
+        if now - last < self.interval_s:
+            self._last[key] = (last, held + 1)
+            return None
+        if len(self._last) >= self.MAX_KEYS:
+            self._last = {k: v for k, v in self._last.items() if now - v[0] < self.interval_s}
+        self._last[key] = (now, 0)
+        return held
+
+
 class CallLimiter:
     """Counts live calls; INVITEs beyond ``max_calls`` get 503 with Retry-After."""
 

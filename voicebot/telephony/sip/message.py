@@ -8,6 +8,7 @@ Every failure raises ``SipParseError`` with one precise message.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 SIP_VERSION = "SIP/2.0"
 DEFAULT_MAX_MESSAGE_BYTES = 8192
 REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
+# Headers that may appear once only (RFC 3261 7.3.1): two values are ambiguous, hence refused (RFC 4475 3.3.8/9).
+SINGLE_HEADERS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
 # Headers whose comma-separated values are separate header values (RFC 3261 section 7.3.1).
 MULTI_VALUE_HEADERS = frozenset({"Via", "Route", "Record-Route", "Contact", "Allow", "Supported"})
 
@@ -31,6 +34,7 @@ _SPECIAL_CASE = {
 }
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _STATUS_LINE_RE = re.compile(r"^SIP/2\.0 ([1-6]\d\d)(?: (.*))?$")
+_VIA_RE = re.compile(r"^\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+(\S.*)$", re.IGNORECASE | re.DOTALL)
 _REQUEST_LINE_RE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP/2\.0$")
 
 
@@ -186,7 +190,14 @@ def parse_message(data: bytes, max_size: int = DEFAULT_MAX_MESSAGE_BYTES) -> Sip
     except UnicodeDecodeError as exc:
         raise SipParseError(f"header section is not UTF-8 (byte {exc.start})") from None
     lines = text.lstrip("\r\n").replace("\r\n", "\n").split("\n")
-    msg = _parse_start_line(lines[0].rstrip("\r"))
+    try:
+        msg = _parse_start_line(lines[0].rstrip("\r"))
+    except SipParseError as exc:
+        partial = _loose_request_line(lines[0])  # keep the headers: the request can still get its 400/505
+        if partial is not None:
+            with contextlib.suppress(SipParseError):
+                _parse_headers(lines[1:], partial)
+        raise SipParseError(str(exc), partial) from None
     _parse_headers(lines[1:], msg)
     _check_required(msg)
     length_text = msg.get("Content-Length")
@@ -204,6 +215,14 @@ def parse_message(data: bytes, max_size: int = DEFAULT_MAX_MESSAGE_BYTES) -> Sip
     return msg
 
 
+def _loose_request_line(line: str) -> SipMessage | None:
+    """A request line read leniently (extra spaces, spaces in the URI, another version), or None."""
+    parts = line.split()
+    if len(parts) < 3 or not _TOKEN_RE.match(parts[0]) or not parts[-1].upper().startswith("SIP/"):
+        return None
+    return SipMessage(method=parts[0].upper(), uri=parts[1])
+
+
 def _parse_start_line(line: str) -> SipMessage:
     if line.startswith("SIP/"):
         m = _STATUS_LINE_RE.match(line)
@@ -212,6 +231,9 @@ def _parse_start_line(line: str) -> SipMessage:
         return SipMessage(status=int(m.group(1)), reason=m.group(2) or "")
     m = _REQUEST_LINE_RE.match(line)
     if not m:
+        version = line.rsplit(" ", 1)[-1]
+        if version.upper().startswith("SIP/") and version != SIP_VERSION:
+            raise SipParseError(f"unsupported SIP version {version[:20]!r}")
         raise SipParseError(f"bad request line {line[:80]!r}")
     uri = m.group(2)
     if ":" not in uri:
@@ -241,6 +263,12 @@ def _check_required(msg: SipMessage) -> None:
     for name in REQUIRED_HEADERS:
         if msg.get(name) is None:
             raise SipParseError(f"missing {name} header", msg)
+    for name in SINGLE_HEADERS:
+        if sum(1 for n, _ in msg.headers if n == name) > 1:
+            raise SipParseError(f"{name} header given more than once", msg)
+    for name in ("From", "To"):
+        if _unbalanced_quotes(msg.get(name) or ""):
+            raise SipParseError(f"unterminated quoted string in {name}", msg)
     parts = (msg.get("CSeq") or "").split()
     if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or not _TOKEN_RE.match(parts[1]):
         raise SipParseError(f"bad CSeq {msg.get('CSeq')!r}", msg)
@@ -250,6 +278,19 @@ def _check_required(msg: SipMessage) -> None:
         Via.parse(msg.get("Via") or "")
     except SipParseError as exc:
         raise SipParseError(str(exc), msg) from None
+
+
+def _unbalanced_quotes(value: str) -> bool:
+    """True when a quoted string is left open (backslash escapes honoured)."""
+    inside, escaped = False, False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and inside:
+            escaped = True
+        elif ch == '"':
+            inside = not inside
+    return inside
 
 
 # -- structured header values ---------------------------------------------------------------------
@@ -307,13 +348,16 @@ class Via:
 
     @classmethod
     def parse(cls, value: str) -> "Via":
-        proto, _, rest = value.strip().partition(" ")
-        bits = proto.split("/")
-        if len(bits) != 3 or bits[0].upper() != "SIP":
+        m = _VIA_RE.match(value)  # linear white space around the slashes is legal (RFC 4475 3.1.1.1)
+        if not m:
             raise SipParseError(f"bad Via {value[:80]!r}")
-        sent_by, _, params = rest.strip().partition(";")
+        sent_by, _, params = m.group(2).strip().partition(";")
+        if params and any(not p.strip() for p in params.split(";")):
+            raise SipParseError(f"empty Via parameter in {value[:80]!r}")
         host, port = split_host_port(sent_by, None)
-        return cls(bits[2].upper(), host, port, parse_params(params))
+        if not host:
+            raise SipParseError(f"bad Via {value[:80]!r}")
+        return cls(m.group(1).upper(), host, port, parse_params(params))
 
     @property
     def branch(self) -> str:

@@ -6,6 +6,7 @@ No common codec raises ``NoCommonCodec`` (the endpoint answers 488).
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass, field
 
@@ -175,6 +176,10 @@ def negotiate(offer: SessionDescription) -> NegotiatedMedia:
     host = audio.connection or offer.connection
     if not host:
         raise SdpError("no c= connection address")
+    try:  # a name would be resolved by a blocking DNS lookup for every RTP packet: refuse it (488)
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise SdpError(f"c= address {host[:60]!r} is not an IP address") from None
     direction = audio.direction or offer.direction or "sendrecv"
     return NegotiatedMedia(host, audio.port, chosen[0], chosen[1], dtmf, direction)
 

@@ -15,12 +15,31 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .message import SipMessage, make_response
+from .message import NameAddr, SipMessage, make_response
 
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 SendFunc = Callable[[bytes, Address], None]
+MAGIC_COOKIE = "z9hG4bK"
+
+
+def server_key(request: SipMessage, method: str | None = None) -> tuple:
+    """The server transaction a request belongs to (RFC 3261 17.2.3).
+
+    With the magic cookie: branch + sent-by + method (ACK matches its INVITE; CANCEL matches the
+    INVITE when ``method="INVITE"`` is asked). Without it (RFC 2543 peers): Request-URI, From tag,
+    Call-ID, CSeq number and the whole top Via, so branchless callers do not collide with each other.
+    """
+    via = request.top_via
+    m = (method or request.method or "").upper()
+    if m == "ACK":
+        m = "INVITE"
+    sent_by = (via.host.lower(), via.port or 5060)
+    if via.branch.startswith(MAGIC_COOKIE):
+        return ("3261", via.branch, sent_by, m)
+    from_tag = NameAddr.parse(request.get("From") or "").tag
+    return ("2543", request.uri or "", from_tag, request.call_id, request.cseq[0], sent_by, via.branch, m)
 
 
 @dataclass(frozen=True)
@@ -42,8 +61,10 @@ class InviteServerTransaction:
 
     def __init__(self, request: SipMessage, addr: Address, send: SendFunc, timers: Timers,
                  on_no_ack: Callable[[], object] | None = None,
-                 on_terminated: Callable[[], object] | None = None) -> None:
+                 on_terminated: Callable[[], object] | None = None, ack_timeout_s: float | None = None) -> None:
         self.request = request
+        # A 2xx without ACK gives up after this (at most 64*T1): an un-ACKed INVITE must not hold a slot long.
+        self.ack_timeout_s = min(ack_timeout_s or timers.timeout, timers.timeout)
         self.addr = addr
         self.branch = request.top_via.branch
         self.state = "proceeding"
@@ -93,7 +114,7 @@ class InviteServerTransaction:
 
     async def _retransmit(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timers.timeout
+        deadline = loop.time() + (self.ack_timeout_s if self.state == "accepted" else self._timers.timeout)
         interval = self._timers.t1
         try:
             while True:
@@ -108,7 +129,7 @@ class InviteServerTransaction:
                 interval = min(interval * 2, self._timers.t2)
         except asyncio.CancelledError:
             return
-        log.info("no ACK within 64*T1", extra={"call_id": self.request.call_id})
+        log.info("no ACK in time (timer H)")
         accepted = self.state == "accepted"
         self._terminate()
         if accepted and self.on_no_ack:

@@ -1,0 +1,136 @@
+"""`voicebot kb eval FILE --spoken`: the evaluation questions spoken through real WebSocket calls.
+
+Each question (after its context turns, for follow-ups) is synthesised with espeak-ng (French), sent as
+8 kHz telephone audio in real time to `voicebot serve` (a running one with --url, else one started here
+with the extractive answerer), transcribed by the server's Whisper, answered, and the bot's text for that
+turn is scored like the text evaluation: expected facts heard, forbidden facts, correct refusals, spoken
+words. Slow on 2 cores (about 15 s a question), so it is bounded by --limit (spread over categories).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from voicebot.knowledge.evaluation import EvalItem, has_fact, spoken_words
+
+REFUSAL_MARK = "pas cette information"
+
+
+def pick(items: list[EvalItem], limit: int) -> list[EvalItem]:
+    """At most `limit` items, taken round-robin over categories (deterministic)."""
+    by_cat: dict[str, list[EvalItem]] = {}
+    for it in items:
+        by_cat.setdefault(it.category, []).append(it)
+    out: list[EvalItem] = []
+    while len(out) < min(limit, len(items)):
+        for cat in sorted(by_cat):
+            if by_cat[cat] and len(out) < limit:
+                out.append(by_cat[cat].pop(0))
+    return out
+
+
+def synthesise(text: str, path: Path) -> Path:
+    """A French WAV of `text` (espeak-ng runs as a separate program)."""
+    if not shutil.which("espeak-ng"):
+        raise RuntimeError("espeak-ng est introuvable (apt-get install espeak-ng)")
+    subprocess.run(["espeak-ng", "-v", "fr", "-s", "150", "-w", str(path), text], check=True,
+                   capture_output=True, timeout=60)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`voicebot serve` as a child process (extractive answers), stopped at the end."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        env = {**os.environ, "VOICEBOT_LLM__BACKEND": "extractive"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voicebot", "serve", "--http-port", str(self.port), "--data-dir",
+             str(self.data_dir)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"voicebot serve s'est arrêté (code {self.proc.returncode})")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return f"ws://127.0.0.1:{self.port}/ws/pcm"
+            except OSError:
+                time.sleep(1.0)
+        raise RuntimeError("voicebot serve n'a pas démarré en 300 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+async def _call(url: str, item: EvalItem, workdir: Path) -> dict[str, Any]:
+    from voicebot.telephony.caller import place_call
+
+    wavs = [synthesise(text, workdir / f"{item.id}-{i}.wav")
+            for i, text in enumerate([*item.context, item.question])]
+    result = await place_call(url, wavs, rate=8000, answer_timeout_s=60.0)
+    last = result.turns[-1] if result.turns else None
+    return {"id": item.id, "category": item.category, "question": item.question,
+            "transcript": last.caller_text if last else "", "bot": last.bot_text if last else "",
+            "connected": result.connected}
+
+
+def run(items: list[EvalItem], *, url: str | None, limit: int, data_dir: Path) -> dict[str, Any]:
+    chosen = pick(items, limit)
+    with tempfile.TemporaryDirectory() as tmp:
+        if url:
+            rows = [asyncio.run(_call(url, it, Path(tmp))) for it in chosen]
+        else:
+            with Server(data_dir) as started:
+                rows = [asyncio.run(_call(started, it, Path(tmp))) for it in chosen]
+    return score(chosen, rows)
+
+
+def score(items: list[EvalItem], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = ok = refusals = ok_ref = forbidden = 0
+    words: list[int] = []
+    for it, row in zip(items, rows):
+        bot = row["bot"] or ""
+        refused = REFUSAL_MARK in bot
+        if it.expect_refusal:
+            refusals += 1
+            ok_ref += refused
+            row["ok"] = refused
+        else:
+            answerable += 1
+            row["ok"] = not refused and all(has_fact(bot, f) for f in it.expect_facts)
+            ok += row["ok"]
+            if not refused and bot:
+                words.append(spoken_words(bot))
+        row["forbidden"] = [f for f in it.forbidden_facts if has_fact(bot, f)]
+        forbidden += bool(row["forbidden"])
+    return {"n": len(items), "spoken_accuracy": ok / (answerable or 1), "correct_refusals": ok_ref / (refusals or 1),
+            "forbidden_rate": forbidden / (len(items) or 1),
+            "median_spoken_words": statistics.median(words) if words else 0, "turns": rows}
