@@ -64,7 +64,7 @@ async def test_calls_beyond_capacity_are_refused_and_calls_in_progress_are_unaff
     refused_before = metric(before, "voicebot_calls_refused_total", '{reason="capacity"}') or 0.0
     assert metric(before, "voicebot_capacity_max_calls") == CAPACITY
     callers = [asyncio.create_task(Caller(server.ws_pcm, [clip(name)], answer_timeout_s=60).run())
-               for name in ("029.wav", "023.wav")]
+               for name in ("029.wav", "003.wav")]
     await wait_calls(server, CAPACITY)
 
     event, code, reason = await refused_websocket(server.ws_pcm)
@@ -85,5 +85,5 @@ async def test_calls_beyond_capacity_are_refused_and_calls_in_progress_are_unaff
     await wait_calls(server, 0)
     after = httpx.get(f"{server.url}/metrics").text
     assert metric(after, "voicebot_capacity_active_calls") == 0
-    again = await Caller(server.ws_pcm, [clip("023.wav")], answer_timeout_s=60).run()
+    again = await Caller(server.ws_pcm, [clip("003.wav")], answer_timeout_s=60).run()
     assert again.connected and again.answered  # room again: the next call is taken

@@ -88,7 +88,7 @@ async def test_stock_pipeline_answers_a_call(stock_server):
 
 async def test_models_are_loaded_once_and_shared_warm_by_every_call(stock_server):
     url, proc, log_path = stock_server
-    for name in ("023.wav", "012.wav"):
+    for name in ("003.wav", "002.wav"):
         result = await Caller(url, [clip(name)], answer_timeout_s=60).run()
         assert result.turns and result.turns[0].answered, (result.events, log_path.read_text()[-3000:])
     log = log_path.read_text(errors="replace")

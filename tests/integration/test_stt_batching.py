@@ -6,17 +6,16 @@ import asyncio
 
 import numpy as np
 import pytest
-from core_support import clip
+from core_support import clip, transcripts
 
 from voicebot.config import load_settings
-from benchmarks.harness import transcripts
 from voicebot.models import resolve
 from benchmarks.text_metrics import wer
 from voicebot.stt.whisper import WhisperEngine
 from voicebot.telephony.caller import read_wav
 
 pytestmark = pytest.mark.models
-CLIPS = ["029.wav", "002.wav", "023.wav"]
+CLIPS = ["029.wav", "002.wav", "003.wav"]
 
 
 @pytest.fixture(scope="module")
