@@ -15,7 +15,7 @@ from voicebot.stt.whisper import WhisperEngine
 from voicebot.telephony.caller import read_wav
 
 pytestmark = pytest.mark.models
-CLIPS = ["029.wav", "002.wav", "003.wav"]
+CLIPS = ["029.wav", "002.wav", "001.wav"]
 
 
 @pytest.fixture(scope="module")
