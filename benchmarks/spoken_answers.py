@@ -116,7 +116,7 @@ def run(items: list[EvalItem], *, url: str | None, limit: int, data_dir: Path) -
 def score(items: list[EvalItem], rows: list[dict[str, Any]]) -> dict[str, Any]:
     answerable = ok = refusals = ok_ref = forbidden = 0
     words: list[int] = []
-    for it, row in zip(items, rows):
+    for it, row in zip(items, rows, strict=True):
         bot = row["bot"] or ""
         refused = REFUSAL_MARK in bot
         if it.expect_refusal:

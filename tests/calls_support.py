@@ -24,6 +24,7 @@ from voicebot.events import CallEvent
 from voicebot.calls.runtime import CallServices
 from voicebot.calls.settings import CallsSettings
 from voicebot.calls.store import CallStore
+from voicebot.knowledge.embedding import get_embedder
 from voicebot.calls.passwords import hash_password
 from voicebot.monitor.context import MonitorContext
 from voicebot.monitor.settings import MonitorSettings
@@ -31,8 +32,9 @@ from voicebot.monitor.web import mount
 from voicebot.call import CallInfo
 from voicebot.process import free_port
 
-PASSWORDS = {"sup": "sup-password-1", "agent": "agent-password-1", "admin": "admin-password-1"}
-ROLES = {"sup": "supervisor", "agent": "agent", "admin": "admin"}
+PASSWORDS = {"sup": "sup-password-1", "agent": "agent-password-1", "admin": "admin-password-1",
+             "doc": "doc-password-1"}
+ROLES = {"sup": "supervisor", "agent": "agent", "admin": "admin", "doc": "documentation"}
 
 
 
@@ -130,7 +132,7 @@ async def monitor_app(data_dir: Path, *, calls_settings: CallsSettings | None = 
     services = CallServices.build(cs, data_dir, store=store)
     app = FastAPI()
     ctx = MonitorContext(monitor_settings or MonitorSettings(login_delay_s=0.0), services.store, services.bus,
-                         services.control, cs)
+                         services.control, cs, embedder_factory=lambda: get_embedder("use"))
     mount(app, ctx)
     await services.start()
     await asyncio.to_thread(add_users, services.store)

@@ -248,6 +248,24 @@ class Worker:
             log.info("SIP endpoint on udp/%s:%s", s.sip.host, self.sip.port)
         self.ready = True
 
+    def question_embedder(self):
+        """The knowledge base's sentence embedder (USE by default), to group unanswered questions."""
+        from voicebot.knowledge.embedding import get_embedder
+
+        kb = self.knowledge
+        if kb is not None and getattr(kb, "embedder", None) is not None:
+            return kb.embedder
+        ks = self.settings.knowledge
+        return get_embedder(ks.embedder if ks.embedder != "none" else "use", ks.embedder_threads)
+
+    def record_refusal(self, channel: str) -> None:
+        """A call refused at capacity counts in the service figures (written off the event loop)."""
+        store = self.call_services.store if self.call_services else None
+        if store is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().run_in_executor(None, store.add_refusal, time.time(), channel, "capacity")
+
     def active_calls(self) -> int:
         """Calls this worker still carries (running pipelines, SIP calls being set up, WebSocket admissions)."""
         sip_calls = len(getattr(self.sip, "calls", {}) or {})
@@ -383,7 +401,8 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
         from voicebot.monitor.web import mount
 
         cs = worker.call_services
-        mount(app, MonitorContext(settings.monitor, cs.store, cs.bus, cs.control, settings.calls))
+        mount(app, MonitorContext(settings.monitor, cs.store, cs.bus, cs.control, settings.calls,
+                                  knowledge=lambda: worker.knowledge, embedder_factory=worker.question_embedder))
 
         @app.get("/", include_in_schema=False)
         async def root():
@@ -412,7 +431,7 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
 
     srv = settings.server
     worker.admission = Capacity(min(srv.capacity_calls_per_worker, srv.max_concurrent_calls),
-                                srv.capacity_retry_after_s)
+                                srv.capacity_retry_after_s, on_refused=worker.record_refusal)
     app.include_router(websocket_router(allowed_rates=settings.websocket.allowed_rates,
                                         max_frame_bytes=settings.websocket.max_frame_bytes,
                                         admission=worker.admission, run_call=run_call,

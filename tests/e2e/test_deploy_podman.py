@@ -131,7 +131,7 @@ def calls_in_store(dep: Deployment) -> list[dict]:
     with dep.db() as conn:
         rows = conn.execute("SELECT id, worker_id, ended_at, end_reason, abnormal, turns FROM calls "
                             "ORDER BY started_at").fetchall()
-    return [dict(zip(("id", "worker", "ended_at", "end_reason", "abnormal", "turns"), r)) for r in rows]
+    return [dict(zip(("id", "worker", "ended_at", "end_reason", "abnormal", "turns"), r, strict=True)) for r in rows]
 
 
 def bot_turns(dep: Deployment, call_id: str) -> int:

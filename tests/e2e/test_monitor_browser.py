@@ -55,6 +55,7 @@ async def test_supervisor_transfers_and_agent_gets_card(tmp_path):
             await expect(row).to_be_visible()
             await expect(row).to_contain_text("06 •••••• 78")
             await expect(row).to_contain_text("Tarifs Imagine R")
+            await expect(row.locator(".state")).to_have_text("Le bot répond")  # plain words, not "speaking"
             await sup.screenshot(path=str(ARTIFACTS / "monitor-live-list.png"), full_page=True)
 
             # live view: the transcript grows while the call goes on
@@ -64,12 +65,18 @@ async def test_supervisor_transfers_and_agent_gets_card(tmp_path):
             await expect(sup.locator("#transcript li").first).to_contain_text("Sources : Tarifs Imagine R")
             await asyncio.sleep(0.3)  # page's WebSocket is subscribed before the next turn
             await call.say("Et la région rembourse-t-elle une partie ? Mon mail est paul.durand@example.fr",
-                           "Je n'ai pas trouvé cette information.", guard="no_answer")
+                           "Je n'ai pas trouvé cette information.", guard="skipped/no_answer",
+                           latency_ms={"turn_end": 300.0, "stt_final": 520.0, "llm_first_token": 800.0,
+                                       "tts_first_sentence": 820.0, "tts_first_audio": 1100.0,
+                                       "bot_audio_first": 1150.0})
             await expect(sup.locator("#transcript li")).to_have_count(2)
             second = sup.locator('#transcript li[data-turn="1"]')
             await expect(second).to_contain_text("[E-MAIL]")
             await expect(second).not_to_contain_text("paul.durand")
-            await expect(second).to_contain_text("Latence : stt 180 ms")
+            await expect(second).to_contain_text("Réponse entendue après 1,1 s : fin de phrase détectée 300 ms · "
+                                                 "transcription 220 ms · début de la réponse 280 ms")
+            await expect(second).to_contain_text("Pas de réponse trouvée")
+            await expect(second).not_to_contain_text("no_answer")
             await call.say("C'est inadmissible, je veux parler à un conseiller", "Je vous mets en relation.")
             await expect(sup.locator("#alerts")).to_contain_text("Demande un conseiller")
             await expect(sup.locator("#alerts")).to_contain_text("Colère")
@@ -80,6 +87,8 @@ async def test_supervisor_transfers_and_agent_gets_card(tmp_path):
             await sup.get_by_role("button", name="Transférer").click()
             await expect(sup.locator("#action-status")).to_have_text("Transfert accepté")
             await asyncio.wait_for(session.transferred.wait(), 5)
+            await expect(sup.locator("#events")).to_contain_text(
+                "Transfert vers la file transport (décision d'un superviseur) : accepté")
             assert session.transfers == [("transport", "transport")]
             await call.end("transfer")
             await expect(sup.locator("#ended")).to_contain_text("Appel terminé (transféré)")

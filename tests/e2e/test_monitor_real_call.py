@@ -71,7 +71,7 @@ async def test_supervisor_watches_a_real_call_and_transfers_it(tmp_path):
                 await expect(sup.locator("#transcript li")).to_have_count(2, timeout=60_000)
                 first = sup.locator("#transcript li").first
                 await expect(first).to_contain_text("lumières")  # what the caller said in 029.wav
-                await expect(first).to_contain_text("Latence")
+                await expect(first).to_contain_text("Réponse entendue après")
                 await sup.screenshot(path=str(ARTIFACTS / "real-call-live-view.png"), full_page=True)
 
                 await sup.select_option("#queue", "transport")

@@ -10,6 +10,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calls_support import postgres_server  # noqa: E402
 
+from voicebot.calls import migrations  # noqa: E402
 from voicebot.calls.store import CallStore  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def store(request, tmp_path):
         s = CallStore(request.getfixturevalue("pg_url"))
         with s.engine.begin() as conn:  # fresh schema per test
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    assert s.migrate() == 1 and s.migrate() == 1
+    assert s.migrate() == migrations.LATEST and s.migrate() == migrations.LATEST
     yield s
     s.close()
 

@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-ROLES = ("admin", "supervisor", "agent")
+ROLES = ("admin", "supervisor", "agent", "documentation")
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}
 _NAME_RE = re.compile(r"^[A-Za-z0-9._@\-]{1,100}$")
@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     users_sub = users.add_subparsers(dest="users_command", required=True)
     add = users_sub.add_parser("add", help="create or update an account; the password is read from stdin")
     add.add_argument("name", help="login name (letters, digits, . _ @ -)")
-    add.add_argument("--role", required=True, choices=ROLES, help="admin, supervisor or agent")
+    add.add_argument("--role", required=True, choices=ROLES,
+                     help="admin, supervisor, agent or documentation (knowledge pages only)")
     add.set_defaults(func=users_add)
 
     calls = subparsers.add_parser("calls", help="call records")

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from voicebot.calls.bus import EventBus
 from voicebot.events import CallEvent
@@ -61,7 +62,7 @@ class CallControlRegistry:
         self.bus = bus
         self.worker_id = worker_id
         self._task: asyncio.Task | None = None
-        self.relay = None  # RedisAudioRelay (voicebot.calls.relay) when several workers share Redis
+        self.relay: Any = None  # RedisAudioRelay (voicebot.calls.relay) when several workers share Redis
         self._pumps: dict[AudioListener, asyncio.Task] = {}
 
     # -- sessions ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import logging
 import uuid
 from typing import Any
 
-from voicebot.calls import metrics
+from voicebot.calls import metrics, outcomes
 from voicebot.calls.alerts import AlertDetector
 from voicebot.calls.bus import EventBus, MemoryEventBus, Subscription
 from voicebot.events import CallEvent
@@ -52,6 +52,7 @@ class CallRecorder:
         self._detectors: dict[str, AlertDetector] = {}
         self._turn_started: dict[str, float] = {}
         self._handed_off: set[str] = set()
+        self._last_scheme: dict[str, str] = {}
         self._dtmf: dict[str, list[int]] = {}  # call id -> [keys pressed, of which "0"]
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -155,6 +156,7 @@ class CallRecorder:
             metrics.TRANSFERS.labels(str(d.get("reason", "")), str(d.get("status", ""))).inc()
             if str(d.get("status", "")).lower() not in ("refused", "failed", "error") and cid not in self._handed_off:
                 self._handed_off.add(cid)
+                await self._question_before_transfer(cid, event.ts)
                 await self._handoff(event)
         elif event.type == "dtmf":
             keys = self._dtmf.setdefault(cid, [0, 0])
@@ -167,7 +169,7 @@ class CallRecorder:
             if cid in self._owned or self.record_foreign:
                 metrics.ACTIVE_CALLS.dec()
             metrics.CALLS_ENDED.labels(str(d.get("reason", ""))).inc()
-            for table in (self._detectors, self._turn_started):
+            for table in (self._detectors, self._turn_started, self._last_scheme):
                 table.pop(cid, None)
             self._owned.discard(cid)
             self._handed_off.discard(cid)
@@ -200,6 +202,7 @@ class CallRecorder:
             interrupted=bool(d.get("interrupted")),
             caller_text_raw=str(raw_texts.get("caller_text", caller_text)) if raw else None,
             bot_text_raw=str(raw_texts.get("bot_text", bot_text)) if raw else None)
+        await self._record_question(cid, int(d.get("turn", 0)), event.ts, caller_text, bot_text, d, sources)
         if sources:
             first = sources[0]
             topic = str(first.get("title") or first.get("id") or "") if isinstance(first, dict) else str(first)
@@ -208,6 +211,27 @@ class CallRecorder:
             await asyncio.to_thread(self.store.update_call, cid, topic=redact(caller_text)[:120])
         for stage, ms in latency.items():
             metrics.TURN_STAGE_LATENCY.labels(stage).observe(ms / 1000.0)
+
+    async def _record_question(self, cid: str, turn: int, ts: float, caller_text: str, bot_text: str,
+                               d: dict[str, Any], sources: list) -> None:
+        """An unanswered question is work for a document owner: keep it (redacted) for the gaps page."""
+        own = outcomes.first_scheme(sources)
+        if own and cid not in self._last_scheme:
+            await asyncio.to_thread(self.store.set_call_scheme, cid, own)
+        scheme = own or self._last_scheme.get(cid, "")
+        if scheme:
+            self._last_scheme[cid] = scheme
+        kind = outcomes.gap_kind(outcomes.answer_path(str(d.get("guard") or "")), caller_text, bot_text)
+        if kind is not None:
+            await asyncio.to_thread(self.store.add_question, cid, turn, ts=ts, kind=kind,
+                                    text=redact(caller_text)[:500], scheme=scheme)
+
+    async def _question_before_transfer(self, cid: str, ts: float) -> None:
+        last = await asyncio.to_thread(self.store.last_question_turn, cid)
+        if last is not None and len(last["caller_text"].strip()) >= 8:
+            await asyncio.to_thread(self.store.add_question, cid, int(last["turn"]), ts=ts, kind="transferred",
+                                    text=last["caller_text"][:500],
+                                    scheme=last["scheme"] or self._last_scheme.get(cid, ""))
 
     async def _handoff(self, event: CallEvent) -> None:
         cid, d = event.call_id, event.data

@@ -8,6 +8,7 @@ Every write commits at once, so a worker crash loses at most what was not yet wr
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ from sqlalchemy import Engine, and_, create_engine, delete, event, func, or_, se
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from voicebot.calls import migrations, schema
-from voicebot.calls.schema import calls, events, handoffs, sessions, turns, users, workers
+from voicebot.calls import migrations, outcomes, rollup, schema
+from voicebot.calls.schema import calls, events, handoffs, questions, refusals, sessions, turns, users, workers
 
 
 def default_url(data_dir: Path) -> str:
@@ -80,14 +81,16 @@ class CallStore:
             else:
                 alive = select(workers.c.worker_id).where(workers.c.heartbeat_at >= now - lease_s)
                 cond = calls.c.worker_id.not_in(alive)
-            rows = conn.execute(select(calls.c.id, calls.c.worker_id).where(
-                and_(calls.c.ended_at.is_(None), cond))).mappings().all()
-            lost = [dict(r) for r in rows]
-            if lost:
-                conn.execute(update(calls).where(calls.c.id.in_([r["id"] for r in lost]),
+            rows = conn.execute(select(calls.c.id, calls.c.worker_id, calls.c.started_at, calls.c.transferred,
+                                       calls.c.turns).where(and_(calls.c.ended_at.is_(None), cond))).mappings().all()
+            if rows:
+                conn.execute(update(calls).where(calls.c.id.in_([r["id"] for r in rows]),
                                                  calls.c.ended_at.is_(None)).values(
                     ended_at=now, end_reason="worker_lost", abnormal=True, state="ended"))
-        return lost
+                for r in rows:
+                    rollup.bump(conn, self._insert, r["started_at"], rollup.call_end_bumps(
+                        r["started_at"], now, bool(r["transferred"]), True, int(r["turns"] or 0)))
+        return [{"id": r["id"], "worker_id": r["worker_id"]} for r in rows]
 
     # -- calls ------------------------------------------------------------------------------
     def start_call(self, call_id: str, *, started_at: float, channel: str = "", caller: str = "",
@@ -95,10 +98,11 @@ class CallStore:
         stmt = self._insert(calls).values(
             id=call_id, channel=channel, caller=caller, caller_raw=caller_raw, worker_id=worker_id,
             started_at=started_at, state="greeting", topic="", turns=0, abnormal=False,
-            transferred=False, alerts=[],
+            transferred=False, alerts=[], scheme="",
         ).on_conflict_do_nothing(index_elements=["id"])
         with self.engine.begin() as conn:
-            conn.execute(stmt)
+            if conn.execute(stmt).rowcount:
+                rollup.bump(conn, self._insert, started_at, Counter({("received", ""): 1}))
 
     def ensure_call(self, call_id: str, started_at: float, worker_id: str = "") -> None:
         """Create a bare call row for events of a call whose start was not seen."""
@@ -108,6 +112,15 @@ class CallStore:
         with self.engine.begin() as conn:
             conn.execute(update(calls).where(calls.c.id == call_id).values(**values))
 
+    def set_call_scheme(self, call_id: str, scheme: str) -> None:
+        """The first scheme a call asked about (kept once set): what the service figures count."""
+        with self.engine.begin() as conn:
+            started = conn.execute(select(calls.c.started_at).where(
+                calls.c.id == call_id, calls.c.scheme == "")).scalar()
+            if started is not None and conn.execute(update(calls).where(
+                    calls.c.id == call_id, calls.c.scheme == "").values(scheme=scheme[:100])).rowcount:
+                rollup.bump(conn, self._insert, started, Counter({("scheme_calls", scheme[:100]): 1}))
+
     def add_alert(self, call_id: str, kind: str) -> None:
         with self.engine.begin() as conn:
             row = conn.execute(select(calls.c.alerts).where(calls.c.id == call_id)).first()
@@ -115,9 +128,15 @@ class CallStore:
                 conn.execute(update(calls).where(calls.c.id == call_id).values(alerts=[*(row[0] or []), kind]))
 
     def end_call(self, call_id: str, *, ended_at: float, reason: str, abnormal: bool = False) -> None:
+        c = calls.c
         with self.engine.begin() as conn:
-            conn.execute(update(calls).where(calls.c.id == call_id, calls.c.ended_at.is_(None)).values(
-                ended_at=ended_at, end_reason=reason, abnormal=abnormal, state="ended"))
+            row = conn.execute(select(c.started_at, c.transferred, c.turns).where(
+                c.id == call_id, c.ended_at.is_(None))).first()
+            done = conn.execute(update(calls).where(c.id == call_id, c.ended_at.is_(None)).values(
+                ended_at=ended_at, end_reason=reason, abnormal=abnormal, state="ended")).rowcount
+            if done and row is not None:
+                rollup.bump(conn, self._insert, row[0], rollup.call_end_bumps(
+                    row[0], ended_at, bool(row[1]), abnormal, int(row[2] or 0)))
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -151,12 +170,21 @@ class CallStore:
         values = dict(call_id=call_id, turn=turn, started_at=started_at, ended_at=ended_at,
                       caller_text=caller_text, bot_text=bot_text, caller_text_raw=caller_text_raw,
                       bot_text_raw=bot_text_raw, latency_ms=latency_ms or {}, sources=sources or [],
-                      guard=guard or "", interrupted=bool(interrupted))
+                      guard=guard or "", interrupted=bool(interrupted),
+                      path=outcomes.answer_path(guard), scheme=outcomes.first_scheme(sources or []),
+                      v2v_ms=outcomes.voice_to_voice_ms(latency_ms or {}))
         stmt = self._insert(turns).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=["call_id", "turn"],
                                           set_={k: v for k, v in values.items() if k not in ("call_id", "turn")})
+        t = turns.c
         with self.engine.begin() as conn:
+            old = conn.execute(select(t.ended_at, t.path, t.scheme, t.v2v_ms).where(
+                t.call_id == call_id, t.turn == turn)).first()
             conn.execute(stmt)
+            if old is not None:  # a replayed turn replaces the counts of the first one
+                rollup.bump(conn, self._insert, old[0], rollup.turn_bumps(old[1], old[2], old[3], sign=-1))
+            rollup.bump(conn, self._insert, ended_at, rollup.turn_bumps(values["path"], values["scheme"],
+                                                                        values["v2v_ms"]))
             n = conn.execute(select(func.count()).select_from(turns).where(turns.c.call_id == call_id)).scalar()
             conn.execute(update(calls).where(calls.c.id == call_id).values(turns=n))
 
@@ -178,13 +206,37 @@ class CallStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(stmt.order_by(events.c.ts)).mappings()]
 
+    # -- service figures and documentation gaps ----------------------------------------------
+    def add_refusal(self, ts: float, channel: str, reason: str = "capacity") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(refusals.insert().values(ts=ts, channel=channel[:40], reason=reason[:40]))
+            rollup.bump(conn, self._insert, ts, Counter({("refused", ""): 1}))
+
+    def add_question(self, call_id: str, turn: int, *, ts: float, kind: str, text: str, scheme: str = "") -> None:
+        """Record an unanswered (redacted) question once per call turn; clustering comes later."""
+        stmt = self._insert(questions).values(id=f"{call_id}:{turn}"[:120], call_id=call_id, turn=turn, ts=ts,
+                                              kind=kind, text=text, scheme=scheme[:100])
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+    def last_question_turn(self, call_id: str) -> dict[str, Any] | None:
+        """The call's last turn where the caller asked something the bot tried to answer."""
+        stmt = (select(turns.c.turn, turns.c.caller_text, turns.c.scheme, turns.c.ended_at)
+                .where(turns.c.call_id == call_id, turns.c.caller_text != "",
+                       turns.c.path.not_in(["", "other"]))
+                .order_by(turns.c.turn.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return dict(row) if row else None
+
     # -- handoffs ---------------------------------------------------------------------------
     def add_handoff(self, handoff_id: str, call_id: str, *, created_at: float, reason: str, queue: str,
                     card: dict) -> None:
         stmt = self._insert(handoffs).values(id=handoff_id, call_id=call_id, created_at=created_at,
                                              reason=reason, queue=queue, card=card)
         with self.engine.begin() as conn:
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+            if conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"])).rowcount:
+                rollup.bump(conn, self._insert, created_at, Counter({("transfer", f"{reason}|{queue}"): 1}))
             conn.execute(update(calls).where(calls.c.id == call_id).values(transferred=True))
 
     def get_handoff(self, handoff_id: str) -> dict[str, Any] | None:
@@ -245,9 +297,11 @@ class CallStore:
             ids = [r[0] for r in conn.execute(old)]
             if not ids:
                 return 0
-            for table in (turns, events, handoffs):
+            for table in (questions, turns, events, handoffs):
                 conn.execute(delete(table).where(table.c.call_id.in_(ids)))
             conn.execute(delete(calls).where(calls.c.id.in_(ids)))
+            conn.execute(delete(refusals).where(refusals.c.ts < cutoff))
+            rollup.purge(conn, cutoff)
         self._erase_freed_pages()
         return len(ids)
 

@@ -8,7 +8,9 @@ from voicebot.dialogue.flow import Flow
 
 
 def build_flows(settings: Any, call_id: str = "") -> list[Flow]:
-    """Flows offered to callers, in priority order (each flow adds one line here); one list per call or
-    chat session (`call_id` for the flows' audit records)."""
+    """Flows offered to callers, in priority order (each flow adds one line here).
+
+    One list per call or chat session (`call_id` for the flows' audit records).
+    """
     flows: list[Flow] = []
     return flows

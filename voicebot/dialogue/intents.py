@@ -111,8 +111,10 @@ _REPORTED = re.compile(
 
 
 def strip_reported(text: str) -> str:
-    """'le conseiller général m'a dit que la région aide pour le permis' → 'la région aide pour le permis':
-    who said it is not part of the question (and its words would mislead retrieval)."""
+    """'le conseiller général m'a dit que la région aide pour le permis' → 'la région aide pour le permis'.
+
+    Who said it is not part of the question (and its words would mislead retrieval).
+    """
     m = _REPORTED.match(text)
     rest = text[m.end():].strip() if m else ""
     return rest if len(rest.split()) >= 3 else text

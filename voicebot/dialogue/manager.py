@@ -47,6 +47,8 @@ _GENERIC = {"aide", "aides", "region", "forfait", "abonnement", "entreprise", "b
 
 @dataclass
 class DialogueState:
+    """What the dialogue remembers between turns of one call: the scheme, the facet, pending offers."""
+
     scheme: str | None = None  # scheme under discussion
     facet: str | None = None  # what was last answered about it
     offer: str | None = None  # facet offered at the end of the last answer
@@ -152,17 +154,18 @@ class DialogueManager:
             choice = named if named in among else lexicon.cue_scheme(text, among)
             if choice:
                 return self._ask(f"{original} {text}", choice, lexicon.facet(original), "question")
-        if not named and st.scheme and self._is_follow_up(text):
-            context = f"{lexicon.BY_ID[st.scheme].name} {text}" if st.scheme in lexicon.BY_ID else text
-            scheme = lexicon.best_scheme(context, 0.8) or st.scheme
+        current = st.scheme
+        if not named and current and self._is_follow_up(text):
+            context = f"{lexicon.BY_ID[current].name} {text}" if current in lexicon.BY_ID else text
+            scheme = lexicon.best_scheme(context, 0.8) or current
             return self._ask(text, scheme, lexicon.facet(text) or st.facet, "follow_up")
         if not named:
-            fam = lexicon.family(text)
-            if fam and not self._discriminating(text):
-                cue = lexicon.cue_scheme(text, lexicon.FAMILIES[fam][1])
+            family = lexicon.family(text)
+            if family and not self._discriminating(text):
+                cue = lexicon.cue_scheme(text, lexicon.FAMILIES[family][1])
                 if cue:
                     return self._ask(text, cue, lexicon.facet(text), "question")
-                return self._clarify(fam, text)
+                return self._clarify(family, text)
         return self._ask(text, None, None, "question")  # the answerer finds the scheme named itself
 
     @staticmethod

@@ -188,6 +188,8 @@ class ExtractiveAnswerer:
 
 @dataclass
 class Picked:
+    """The sentence chosen to answer, and the facet of the scheme it answers."""
+
     sentence: str
     facet: str | None
 

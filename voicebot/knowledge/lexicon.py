@@ -266,7 +266,7 @@ def detect_schemes(text: str, exact_only: bool = False) -> list[tuple[str, float
 
 
 def _audience(norm: str, found: dict[str, float]) -> None:
-    """imagine R vs imagine R Junior by the traveller's age or school level."""
+    """Imagine R vs imagine R Junior by the traveller's age or school level."""
     age = _age(norm)
     child = bool(_CHILD.search(norm)) and (age is None or age <= 11)
     student = bool(_STUDENT.search(norm)) or (age is not None and 12 <= age <= 25)
@@ -330,8 +330,10 @@ def family(text: str) -> str | None:
 
 
 def rewrite(text: str, with_scheme: bool = True) -> str:
-    """The question for retrieval: hesitations out, familiar words and acronyms expanded (and the
-    documents' name of the scheme it names, for retrieval; not for picking a sentence)."""
+    """The question for retrieval: hesitations out, familiar words and acronyms expanded.
+
+    Also the documents' name of the scheme it names (for retrieval; not for picking a sentence).
+    """
     norm = normalise(text)
     extra: list[str] = []
     for w in norm.replace("'", " ").split():

@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from voicebot.calls.passwords import hash_password as hash_password
 from voicebot.calls.passwords import verify_password as verify_password
 
-ROLES = ("admin", "supervisor", "agent")
+ROLES = ("admin", "supervisor", "agent", "documentation")
 SUPERVISORS = frozenset({"admin", "supervisor"})
 AGENTS = frozenset({"admin", "supervisor", "agent"})
+# Document owners: the knowledge pages (redacted unanswered questions, discrepancies), no call transcript.
+KNOWLEDGE = frozenset({"admin", "supervisor", "documentation"})
+EVERYONE = frozenset(ROLES)
 COOKIE = "vb_session"
 
 

@@ -16,11 +16,10 @@ from voicebot.calls.bus import EventBus, Subscription
 from voicebot.events import CallEvent
 from voicebot.french.redaction import mask_caller, redact, redact_data
 from voicebot.calls.store import CallStore
+from voicebot.monitor.labels import STATE_FR, guard_label, latency_text
 
 log = logging.getLogger(__name__)
 KEEP_ENDED_S = 120.0
-STATE_FR = {"greeting": "accueil", "listening": "écoute", "thinking": "réflexion", "speaking": "parle",
-            "transferring": "transfert", "ended": "terminé"}
 
 
 @dataclass
@@ -189,14 +188,17 @@ def _source_label(src: Any) -> str:
 
 
 def _turn_view(t: dict[str, Any]) -> dict[str, Any]:
-    """A turn as the monitor shows it: redacted texts, latency fields, source labels."""
+    """A turn as the monitor shows it: redacted texts, latency fields, source labels, plain French labels."""
+    latency = {k: v for k, v in dict(t.get("latency_ms") or {}).items() if isinstance(v, (int, float))}
     return {
         "turn": int(t.get("turn", 0)),
         "caller_text": redact(str(t.get("caller_text") or "")),
         "bot_text": redact(str(t.get("bot_text") or "")),
-        "latency_ms": {k: v for k, v in dict(t.get("latency_ms") or {}).items() if isinstance(v, (int, float))},
+        "latency_ms": latency,
+        "latency_text": latency_text(latency),
         "sources": [s for s in (_source_label(x) for x in (t.get("sources") or [])) if s],
         "guard": str(t.get("guard") or ""),
+        "guard_label": guard_label(str(t.get("guard") or "")),
         "interrupted": bool(t.get("interrupted")),
         "ended_at": t.get("ended_at"),
     }

@@ -29,3 +29,6 @@ class MonitorSettings(BaseModel):
     reap_interval_s: float = Field(
         default=5.0, description="How often dead workers' open calls are looked for"
     )
+    gap_cluster_interval_s: float = Field(
+        default=30.0, description="How often new unanswered questions are grouped into topics (0: only on page load)"
+    )

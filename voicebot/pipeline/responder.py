@@ -160,6 +160,7 @@ class Responder(FrameProcessor):
     async def _stream_any(self, reply: Reply, early_pieces: asyncio.Queue | None):
         """The answer's pieces: from the early answer started during the pause if it matches, else now."""
         if early_pieces is None:
+            assert reply.pieces is not None  # no early answer: the reply streams its own pieces
             async for piece in reply.pieces:
                 yield piece
             return

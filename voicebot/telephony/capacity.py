@@ -10,6 +10,7 @@ The gauges let an autoscaler add workers before refusals start; refusals are cou
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from prometheus_client import Gauge
 
@@ -25,11 +26,13 @@ UTILISATION = Gauge("voicebot_capacity_utilisation", "Calls in progress / capaci
 class Capacity:
     """Counts calls in progress across entries; refuses beyond ``limit`` and counts the refusal."""
 
-    def __init__(self, limit: int, retry_after_s: int = 5):
+    def __init__(self, limit: int, retry_after_s: int = 5, on_refused: Callable[[str], None] | None = None):
         if limit < 1:
             raise ValueError("capacity must be at least 1 call")
         self.limit = limit
         self.retry_after_s = retry_after_s
+        self.on_refused = on_refused  # told the entry of each call refused at capacity (service figures)
+        self.draining = False  # set by the worker's drain: every new call is refused
         self.active = 0
         self.by_entry: dict[str, int] = {}
         self._publish()
@@ -41,9 +44,13 @@ class Capacity:
 
     def try_enter(self, entry: str = "websocket", entry_limit: int = 0) -> bool:
         """Take a place for a call on ``entry``; False (and a refusal counted) when full."""
+        if self.draining:
+            return False
         full = self.active >= self.limit
         entry_full = entry_limit > 0 and self.by_entry.get(entry, 0) >= entry_limit
         if full or entry_full:
+            if self.on_refused is not None:
+                self.on_refused(entry)
             reason = "capacity" if full else f"{entry}_limit"
             CALLS_REFUSED.labels(reason=reason).inc()
             log.warning("call refused (%s): %d/%d calls in progress", reason, self.active, self.limit,

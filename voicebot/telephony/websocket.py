@@ -168,13 +168,16 @@ CallRunner = Callable[[BaseTransport, WebSocketCallSession], Awaitable[None]]
 class Admission:
     """Counts calls in progress; refuses beyond the limit so that calls in progress keep their quality."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, on_refused: Callable[[str], None] | None = None):
         self.limit = limit
         self.active = 0
+        self.on_refused = on_refused  # told the channel of each call refused, for the service figures
         self.draining = False  # set by the worker's drain: every new call is refused
 
-    def try_enter(self) -> bool:
+    def try_enter(self, channel: str = "ws") -> bool:
         if self.draining or self.active >= self.limit:
+            if self.on_refused is not None and not self.draining:
+                self.on_refused(channel)
             return False
         self.active += 1
         return True
@@ -224,7 +227,7 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
             await _refuse(ws, CLOSE_BAD_REQUEST, "bad_rate",
                           f"unsupported sample rate {raw_rate!r}: use one of {', '.join(map(str, allowed_rates))}")
             return
-        if not admission.try_enter():
+        if not admission.try_enter("ws-pcm"):
             await _refuse_busy(ws, admission)
             return
         try:
@@ -263,7 +266,7 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
         if start is None:
             return
         stream_sid, call_sid, caller = start
-        if not admission.try_enter():
+        if not admission.try_enter("ws-twilio"):
             await _refuse_busy(ws, admission, accepted=True)
             return
         try:

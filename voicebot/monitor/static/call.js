@@ -11,10 +11,9 @@
     const fresh = !li;
     if (fresh) { li = VB.el("li", "turn new"); li.dataset.turn = t.turn; }
     const meta = VB.el("p", "meta");
-    const lat = Object.entries(t.latency_ms || {});
-    if (lat.length) meta.append(VB.el("span", "latency", "Latence : " + lat.map(([k, v]) => k + " " + Math.round(v) + " ms").join(" · ")));
+    if (t.guard_label) meta.append(VB.el("span", "guard", t.guard_label));
     if ((t.sources || []).length) meta.append(VB.el("span", "sources", "Sources : " + t.sources.join(", ")));
-    if (t.guard) meta.append(VB.el("span", "guard", "Garde : " + t.guard));
+    if (t.latency_text) meta.append(VB.el("span", "latency", t.latency_text));
     li.replaceChildren(line("caller-line", "Appelant", t.caller_text), line("bot-line", "Bot", t.bot_text, t.interrupted ? "(interrompu)" : ""), meta);
     if (fresh) {
       const next = [...transcript.children].find((x) => parseInt(x.dataset.turn) > t.turn);
@@ -28,9 +27,8 @@
     p.className = abnormal ? "abnormal" : "ended";
     p.textContent = (abnormal ? "Appel terminé anormalement (" : "Appel terminé (") + (VB.REASON[data.reason] || data.reason || "") + ").";
     p.hidden = false; document.getElementById("actions").hidden = true; root.dataset.live = "false";
-    document.getElementById("state").textContent = "terminé";
+    document.getElementById("state").textContent = VB.STATE.ended;
   }
-  const STATE = {greeting: "accueil", listening: "écoute", thinking: "réflexion", speaking: "parle", transferring: "transfert", ended: "terminé"};
   const alerts = [];
   const LOOKUP = {found: "trouvé et communiqué", not_found: "vérification échouée, rien communiqué", transfer: "transfert proposé accepté", timeout: "service trop lent", unavailable: "service indisponible", malformed: "réponse invalide du service"};
   function onEvent(e) {
@@ -44,13 +42,13 @@
         if (d.sources && d.sources.length) document.getElementById("topic").textContent = d.sources[0];
         break;
       case "lookup": { const li = VB.el("li", "lookup"); li.append(VB.el("b", null, "Consultation du dossier " + (d.dossier || "") + " : "), document.createTextNode((LOOKUP[d.outcome] || d.outcome) + (d.told ? " — " + d.told : ""))); transcript.append(li); break; }
-      case "state": document.getElementById("state").textContent = STATE[d.state] || d.state; break;
+      case "state": document.getElementById("state").textContent = VB.STATE[d.state] || d.state; break;
       case "alert": alerts.push(d); VB.alertBadges(document.getElementById("alerts"), alerts); break;
       case "handoff": { const p = document.getElementById("handoff-links"); const a = VB.el("a", null, "voir"); a.href = "/agent/handoffs/" + encodeURIComponent(d.handoff_id); p.replaceChildren("Fiche de transfert : ", a); p.hidden = false; break; }
       case "call_ended": ended(d, d.reason === "error"); break;
       case "call_lost": ended({reason: "worker_lost"}, true); break;
     }
-    if (!["transcript_partial", "transcript_final", "bot_text", "turn", "state"].includes(e.type)) events.append(VB.el("li", null, VB.time(e.ts) + " · " + e.type + " " + JSON.stringify(d)));
+    if (!["transcript_partial", "transcript_final", "bot_text", "turn", "state"].includes(e.type)) events.append(VB.el("li", null, VB.time(e.ts) + " · " + VB.eventText(e.type, d)));
   }
   VB.connect("/monitor/ws?call=" + encodeURIComponent(callId), (msg) => {
     if (msg.type === "snapshot" && msg.call) {

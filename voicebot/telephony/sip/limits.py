@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 DEFAULT_ALLOWED_CIDRS = ("127.0.0.0/8", "::1/128")
 
@@ -96,9 +96,12 @@ class CallLimiter:
         self.max_calls = max_calls
         self.retry_after_s = retry_after_s
         self.active = 0
+        self.on_refused: Callable[[str], None] | None = None  # for the service figures
 
     def try_acquire(self) -> bool:
         if self.max_calls > 0 and self.active >= self.max_calls:
+            if self.on_refused is not None:
+                self.on_refused("sip")
             return False
         self.active += 1
         return True
