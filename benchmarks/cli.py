@@ -14,11 +14,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lat.add_argument("--json", action="store_true", help="print the summary as JSON")
     lat.add_argument("--ablation", action="store_true", help="also run each optimisation off in turn")
     lat.add_argument("--out", help="results folder (default benchmarks/results/<date>-<machine>/)")
-    lat.add_argument("--levels", help="concurrency levels, e.g. 1,10,50,100 (default 1,2,4,8,16; quick 1,2)")
+    lat.add_argument("--levels", help="concurrency levels, e.g. 1,10,50,100 (default 1,2,4; quick 1,2)")
     lat.add_argument("--sip", action="store_true", help="also the same clips over SIP/RTP vs WebSocket")
     lat.add_argument("--set", action="append", default=[], metavar="VOICEBOT_X__Y=VALUE",
                      help="a setting for voicebot's server in this run (repeatable)")
     lat.add_argument("--skip-reference", action="store_true", help="voicebot only (e.g. on a GPU server)")
+    lat.add_argument("--no-product", action="store_true",
+                     help="skip the product section (grounded answers on in-scope spoken questions)")
     lat.set_defaults(func=_latency)
 
 
@@ -28,4 +30,4 @@ def _latency(args, settings) -> int:
     levels = [int(x) for x in args.levels.split(",")] if args.levels else None
     return run(settings, quick=args.quick, calls=args.calls, as_json=args.json, ablation=args.ablation, out=args.out,
                levels=levels, skip_reference=args.skip_reference, config=args.config, sip=args.sip,
-               overrides=dict(kv.split("=", 1) for kv in args.set))
+               overrides=dict(kv.split("=", 1) for kv in args.set), product=not args.no_product)

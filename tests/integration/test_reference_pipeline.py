@@ -39,7 +39,10 @@ def stock_server(llm_server, tmp_path_factory):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.reference.stock_server", "--port", str(port),
-             "--llm-base-url", llm_server.base_url, "--whisper-model", str(whisper), "--piper-voice", str(voice)],
+             "--llm-base-url", llm_server.base_url, "--whisper-model", str(whisper), "--piper-voice", str(voice),
+             # the benchmark's like-for-like settings; DEBUG shows each model load
+             "--whisper-compute-type", "int8", "--whisper-beam-size", "1", "--whisper-decoding", "voicebot",
+             "--log-level", "DEBUG"],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
@@ -81,6 +84,16 @@ async def test_stock_pipeline_answers_a_call(stock_server):
     assert _has_sound(bytes(result.bot_audio[result.greeting_bytes:]), result.rate)
     assert not result.errors
     assert proc.poll() is None  # the server outlives the call
+
+
+async def test_models_are_loaded_once_and_shared_warm_by_every_call(stock_server):
+    url, proc, log_path = stock_server
+    for name in ("003.wav", "002.wav"):
+        result = await Caller(url, [clip(name)], answer_timeout_s=60).run()
+        assert result.turns and result.turns[0].answered, (result.events, log_path.read_text()[-3000:])
+    log = log_path.read_text(errors="replace")
+    assert log.count("Loading Local Smart Turn") == 1, log[-3000:]  # one ONNX session for all the calls
+    assert "Loading Whisper model" not in log  # pipecat's per-call load is replaced by the shared warm model
 
 
 async def test_stock_server_refuses_a_bad_rate(stock_server):

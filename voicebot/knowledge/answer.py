@@ -55,6 +55,7 @@ class AnswerStream:
         self._produce = produce
         self._iter: AsyncIterator[str] | None = None
         self.answer: Answer | None = None
+        self.retrieved_at: float | None = None  # time.monotonic() when retrieval finished (latency records)
 
     def __aiter__(self) -> AnswerStream:
         return self

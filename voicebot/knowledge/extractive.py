@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
@@ -178,6 +179,7 @@ class ExtractiveAnswerer:
         async def produce(stream: AnswerStream) -> AsyncIterator[str]:
             ans = await self.answer(question, on_date, scheme, facet)
             stream.answer = ans
+            stream.retrieved_at = time.monotonic()
             for piece in split_for_speech(ans.spoken or ans.answer):
                 yield piece
 

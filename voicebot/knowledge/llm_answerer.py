@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import weakref
 from collections.abc import AsyncIterator
 from datetime import date
@@ -87,6 +88,7 @@ class LlmAnswerer:
                 yield stream.answer.answer
                 return
             retrieved = await asyncio.to_thread(self.extractive.retrieve, question, on_date, scheme)
+            stream.retrieved_at = time.monotonic()
             if not retrieved.relevant:
                 stream.answer = self.extractive.no_answer(retrieved)
                 yield stream.answer.answer

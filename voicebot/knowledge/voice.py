@@ -27,6 +27,7 @@ class KnowledgeAnswerer:
                                             scheme=meta.scheme, facet=meta.facet)
         try:
             async for sentence in stream:
+                meta.retrieved_at = stream.retrieved_at
                 yield sentence
         finally:
             await stream.aclose()  # an interrupted answer stops generating

@@ -32,6 +32,7 @@ class AnswerMeta:
     transfer: bool = False  # hand the call to a human agent now
     offer_human: bool = False  # the answer offered a human agent (a "oui" next turn accepts it)
     queue: str | None = None  # the agent queue matching the answer's topic
+    retrieved_at: float | None = None  # monotonic time the knowledge passages were ready (grounded answers)
     # Dialogue hints in (scheme under discussion, facet asked) and what the answer was about, out.
     scheme: str | None = None
     facet: str | None = None

@@ -24,6 +24,7 @@ LATENCY_MARKS = (
     "speech_end",  # last caller audio VAD judged as speech
     "turn_end",  # end of turn confirmed (silence + Smart Turn)
     "stt_final",  # final transcript ready
+    "retrieval",  # knowledge passages ready (grounded answers; an early answer's retrieval counts from stt_final)
     "llm_first_token",  # first token of the answer (or first extractive sentence)
     "tts_first_sentence",  # first sentence/clause handed to TTS
     "tts_first_audio",  # first synthesized audio chunk

@@ -167,6 +167,7 @@ class Responder(FrameProcessor):
         while (piece := await early_pieces.get()) is not None:
             if isinstance(piece, Exception):
                 raise piece
+            meta.retrieved_at = early_meta.retrieved_at
             yield piece
 
     async def _fixed_reply(self, reply: Reply, turn_no: int) -> None:
@@ -205,6 +206,8 @@ class Responder(FrameProcessor):
         try:
             async for piece in self._stream(reply, early_pieces):
                 if first:
+                    if meta.retrieved_at is not None:  # on the critical path only after the final transcript
+                        turn.mark("retrieval", max(meta.retrieved_at, turn.marks.get("stt_final", 0.0)))
                     turn.mark("llm_first_token")
                 buffer += piece
                 ready, buffer = split_speakable(buffer, first_clause=first and self._first_clause)

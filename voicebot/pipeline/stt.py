@@ -13,6 +13,7 @@ from voicebot.pipeline.frames import (CallerTranscriptFrame, CallerTurnFrame, Sp
                                      SpeculativeTurnFrame)
 from voicebot.french.phrases import is_backchannel
 from voicebot.stt.guard import TranscriptGuard
+from voicebot.stt.scheduler import STTShed
 from voicebot.stt.whisper import WhisperEngine
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class WhisperSTT(FrameProcessor):
         """Start transcribing the audio of a pause; the final turn frame picks the result up if it matches."""
         if self._speculative is not None:
             self._speculative[1].cancel()  # its result is stale; the worker thread finishes on its own
-        task = asyncio.get_running_loop().create_task(self._engine.transcribe_pcm16(frame.audio, frame.sample_rate))
+        task = asyncio.get_running_loop().create_task(
+            self._engine.transcribe_pcm16(frame.audio, frame.sample_rate, speculative=True))
         self._speculative = ((frame.segment, frame.nbytes), task)
         if self._early_answer and not self._state.bot_speaking:
             self.create_task(self._announce(task, frame), name="speculative-transcript")
@@ -70,7 +72,10 @@ class WhisperSTT(FrameProcessor):
         if spec is not None:
             key, task = spec
             if key == (frame.segment, frame.nbytes) and not task.cancelled():
-                return await task
+                try:
+                    return await task
+                except STTShed:  # shed under load: the final transcription below does the work
+                    pass
             task.cancel()
         return await self._engine.transcribe_pcm16(frame.audio, frame.sample_rate)
 

@@ -53,7 +53,9 @@ class PhraseCache:
         return self._cache[key]
 
 
-async def synthesize_at(engine: TTSEngine, speech: str, rate: int) -> bytes:
+async def synthesize_at(engine: TTSEngine, speech: str, rate: int, *, first: bool = False) -> bytes:
+    if getattr(engine, "prioritised", False):  # the process's TTSScheduler: a turn's first sentence goes first
+        return resample_pcm16(await engine.synthesize(speech, first=first), engine.sample_rate, rate)
     return resample_pcm16(await engine.synthesize(speech), engine.sample_rate, rate)
 
 
@@ -83,7 +85,8 @@ class SpeechSynthesizer(FrameProcessor):
                 if frame.kind == "phrase" and self._phrases is not None:
                     pcm = await self._phrases.get(speech, self._rate)
                 else:
-                    pcm = await synthesize_at(self._engine, speech, self._rate)
+                    pcm = await synthesize_at(self._engine, speech, self._rate,
+                                              first=self._speaking_turn != frame.turn)
             except TTSError as e:
                 log.error("synthesis failed: %s", e, extra={"call_id": self._state.call_id})
                 self._state.publish("error", stage="tts", message=str(e))

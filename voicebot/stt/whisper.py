@@ -7,9 +7,7 @@ semaphore so that it never stalls the event loop that paces the calls' audio.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,12 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+# Decoding options of every transcription (and of the benchmark's stock reference, for a like-for-like run):
+# one temperature (no fallback re-decoding), no timestamps, no Whisper-side VAD (the turn detector already cut
+# the turn), no conditioning on a previous window.
+DECODE_OPTIONS = dict(temperature=0.0, condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+                      compression_ratio_threshold=2.4, log_prob_threshold=-1.0, no_speech_threshold=0.6)
 
 
 @dataclass
@@ -35,15 +39,20 @@ class WhisperEngine:
     """A loaded faster-whisper model and the options every call uses."""
 
     def __init__(self, model_path: Path | str, *, device: str = "cpu", compute_type: str = "int8",
-                 language: str = "fr", beam_size: int = 1, cpu_threads: int = 0, max_parallel: int = 1):
-        from faster_whisper import WhisperModel
+                 language: str = "fr", beam_size: int = 1, cpu_threads: int = 0, max_parallel: int = 1,
+                 batch_size: int = 1, shed_backlog: int = 1, speculative_max_wait_s: float = 0.5):
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        from voicebot.stt.scheduler import STTScheduler
 
         self.language = language
         self.beam_size = beam_size
         self.model = WhisperModel(str(model_path), device=device, compute_type=compute_type,
                                   cpu_threads=cpu_threads, num_workers=max_parallel)
-        self._sem = asyncio.Semaphore(max_parallel)
-        self._lock = threading.Lock() if max_parallel == 1 else None
+        # Several calls' turns decoded in one batch (worth it on a GPU; batch_size 1 on CPU).
+        self.batched = BatchedInferencePipeline(self.model) if batch_size > 1 else None
+        self.scheduler = STTScheduler(self.transcribe_batch, max_parallel=max_parallel, batch_size=batch_size,
+                                      shed_backlog=shed_backlog, speculative_max_wait_s=speculative_max_wait_s)
 
     def transcribe(self, audio: np.ndarray, sample_rate: int = 16000) -> Transcript:
         """Transcribe float32 mono audio at 16 kHz (resampled here if needed)."""
@@ -52,31 +61,56 @@ class WhisperEngine:
 
             audio = soxr.resample(audio, sample_rate, 16000, quality="HQ")
         t0 = time.monotonic()
-        segments, _info = self.model.transcribe(
-            audio,
-            language=self.language,
-            beam_size=self.beam_size,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            without_timestamps=True,
-            vad_filter=False,
-            compression_ratio_threshold=2.4,
-            log_prob_threshold=-1.0,
-            no_speech_threshold=0.6,
-        )
-        segs = list(segments)
-        text = " ".join(s.text.strip() for s in segs).strip()
-        n = max(1, len(segs))
-        return Transcript(
-            text=text,
-            avg_logprob=(sum(s.avg_logprob for s in segs) / n) if segs else None,
-            no_speech_prob=max((s.no_speech_prob for s in segs), default=None),
-            compression_ratio=max((s.compression_ratio for s in segs), default=None),
-            duration_s=len(audio) / 16000,
-            elapsed_s=time.monotonic() - t0,
-        )
+        segments, _info = self.model.transcribe(audio, language=self.language, beam_size=self.beam_size,
+                                                **DECODE_OPTIONS)
+        return _transcript(list(segments), len(audio) / 16000, time.monotonic() - t0)
 
-    async def transcribe_pcm16(self, pcm: bytes, sample_rate: int) -> Transcript:
+    def transcribe_batch(self, audios: list[np.ndarray]) -> list[Transcript]:
+        """Transcribe several turns (float32, 16 kHz) at once: one batched decode when batching is on.
+
+        The turns are laid end to end with a gap and given to faster-whisper's BatchedInferencePipeline as
+        explicit clips, so each turn is one item of the decoder's batch; segments come back by offset.
+        """
+        if self.batched is None or len(audios) == 1:
+            return [self.transcribe(a) for a in audios]
+        t0 = time.monotonic()
+        gap = np.zeros(1600, dtype=np.float32)  # 0.1 s between turns
+        spans, parts, pos = [], [], 0
+        for a in audios:
+            a = a[: 30 * 16000]  # a turn longer than Whisper's window is cut (the turn detector caps turns)
+            spans.append((pos / 16000, (pos + len(a)) / 16000))
+            parts += [a.astype(np.float32), gap]
+            pos += len(a) + len(gap)
+        opts = {k: v for k, v in DECODE_OPTIONS.items() if k not in ("condition_on_previous_text", "vad_filter")}
+        segments, _info = self.batched.transcribe(
+            np.concatenate(parts), language=self.language, beam_size=self.beam_size, batch_size=len(audios),
+            clip_timestamps=[{"start": s, "end": e} for s, e in spans], vad_filter=False, **opts)
+        by_turn: list[list] = [[] for _ in audios]
+        for seg in segments:
+            i = next((k for k, (s, e) in enumerate(spans) if s - 0.01 <= seg.start < e), None)
+            if i is not None:
+                by_turn[i].append(seg)
+        elapsed = time.monotonic() - t0
+        return [_transcript(segs, (e - s), elapsed) for segs, (s, e) in zip(by_turn, spans, strict=True)]
+
+    async def transcribe_pcm16(self, pcm: bytes, sample_rate: int, *, speculative: bool = False) -> Transcript:
+        """Transcribe one turn through the process's shared scheduler (raises STTShed for shed speculation)."""
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
-        async with self._sem:
-            return await asyncio.to_thread(self.transcribe, audio, sample_rate)
+        if sample_rate != 16000:
+            import soxr
+
+            audio = soxr.resample(audio, sample_rate, 16000, quality="HQ")
+        return await self.scheduler.submit(audio, speculative=speculative)
+
+
+def _transcript(segs: list, duration_s: float, elapsed_s: float) -> Transcript:
+    text = " ".join(s.text.strip() for s in segs).strip()
+    n = max(1, len(segs))
+    return Transcript(
+        text=text,
+        avg_logprob=(sum(s.avg_logprob for s in segs) / n) if segs else None,
+        no_speech_prob=max((s.no_speech_prob for s in segs), default=None),
+        compression_ratio=max((s.compression_ratio for s in segs), default=None),
+        duration_s=duration_s,
+        elapsed_s=elapsed_s,
+    )

@@ -106,8 +106,11 @@ class Caller:
 
     def __init__(self, url: str, wavs: list[Path], *, rate: int = 8000, answer_timeout_s: float = 30.0,
                  greeting_timeout_s: float = 15.0, quiet_after_answer_s: float = 1.2, hangup: bool = True,
-                 caller_id: str = "", extra_events: list[dict] | None = None):
+                 caller_id: str = "", extra_events: list[dict] | None = None,
+                 speech_ends: dict[str, float] | None = None):
         self.url = url
+        # known end of speech per clip path (e.g. offline VAD on the source file); else an energy estimate
+        self.speech_ends = speech_ends or {}
         self.rate = rate
         self.clips = [(str(p), read_wav(Path(p), rate)) for p in wavs]
         self.answer_timeout_s = answer_timeout_s
@@ -160,10 +163,12 @@ class Caller:
             await asyncio.sleep(max(0.0, t_next - time.monotonic()))
         return True
 
-    async def _send_clip(self, ws, samples: np.ndarray) -> float:
+    async def _send_clip(self, ws, samples: np.ndarray, name: str = "") -> float:
         """Send a clip in real time; returns the monotonic time at which its speech ended on the wire."""
         n = int(self.rate * FRAME_S)
-        end_at = speech_end_s(samples, self.rate)
+        end_at = self.speech_ends.get(name)
+        if end_at is None:
+            end_at = speech_end_s(samples, self.rate)
         t0 = t_next = time.monotonic()
         for i in range(0, len(samples), n):
             chunk = samples[i:i + n]
@@ -204,7 +209,7 @@ class Caller:
             self.result.turns.append(turn)
             self._drain_turn_events()
             self._pending_wire = turn
-            self._speech_end_at = await self._send_clip(ws, samples)
+            self._speech_end_at = await self._send_clip(ws, samples, name)
             # wait for the bot's answer: a turn record, then the bot's audio to finish
             got = await self._send_silence_until(ws, lambda: not self._turn_events.empty(), self.answer_timeout_s)
             if got:

@@ -194,6 +194,18 @@ async def _refuse(ws: WebSocket, code: int, error: str, message: str, accepted: 
         await ws.close(code, message[:120])
 
 
+async def _refuse_busy(ws: WebSocket, admission, accepted: bool = False) -> None:
+    """Full: close 1013 with a reason that says so and when to retry (the refusal is counted by admission)."""
+    message = getattr(admission, "refusal_message", lambda: "too many calls in progress, try again later")()
+    retry = getattr(admission, "retry_after_s", None)
+    if not accepted:
+        await ws.accept()
+    with contextlib.suppress(Exception):
+        await ws.send_text(json.dumps({"event": "error", "code": "busy", "message": message, "retry_after_s": retry},
+                                      ensure_ascii=False))
+        await ws.close(CLOSE_TRY_AGAIN_LATER, message[:120])
+
+
 def _transport(ws: WebSocket, serializer) -> FastAPIWebsocketTransport:
     return FastAPIWebsocketTransport(
         websocket=ws,
@@ -216,7 +228,7 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
                           f"unsupported sample rate {raw_rate!r}: use one of {', '.join(map(str, allowed_rates))}")
             return
         if not admission.try_enter("ws-pcm"):
-            await _refuse(ws, CLOSE_TRY_AGAIN_LATER, "busy", "too many calls in progress, try again later")
+            await _refuse_busy(ws, admission)
             return
         try:
             await ws.accept()
@@ -255,8 +267,7 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
             return
         stream_sid, call_sid, caller = start
         if not admission.try_enter("ws-twilio"):
-            await _refuse(ws, CLOSE_TRY_AGAIN_LATER, "busy", "too many calls in progress, try again later",
-                          accepted=True)
+            await _refuse_busy(ws, admission, accepted=True)
             return
         try:
             info = CallInfo(call_id=new_call_id(), channel="ws-twilio", caller=caller, sample_rate=8000,

