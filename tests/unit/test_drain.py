@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from voicebot.drain import Drain
-from voicebot.telephony.websocket import Admission
+from voicebot.telephony.capacity import Capacity
 
 
 async def test_drain_closes_entry_points_and_waits_for_the_last_call():
     calls = [2]
-    admission = Admission(4)
+    admission = Capacity(4)
     drain = Drain(lambda: calls[0], timeout_s=30, poll_s=0.01)
     drain.on_start(lambda: setattr(admission, "draining", True))
     done = asyncio.Event()

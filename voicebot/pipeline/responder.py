@@ -167,7 +167,6 @@ class Responder(FrameProcessor):
         while (piece := await early_pieces.get()) is not None:
             if isinstance(piece, Exception):
                 raise piece
-            meta.retrieved_at = early_meta.retrieved_at
             yield piece
 
     async def _fixed_reply(self, reply: Reply, turn_no: int) -> None:

@@ -18,6 +18,7 @@ from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import SpeakFrame
 from voicebot.french.speech import to_speech
 from voicebot.tts.engines import TTSEngine, TTSError
+from voicebot.tts.scheduler import TTSScheduler
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class PhraseCache:
 
 
 async def synthesize_at(engine: TTSEngine, speech: str, rate: int, *, first: bool = False) -> bytes:
-    if getattr(engine, "prioritised", False):  # the process's TTSScheduler: a turn's first sentence goes first
+    if isinstance(engine, TTSScheduler):  # the process's scheduler: a turn's first sentence goes first
         return resample_pcm16(await engine.synthesize(speech, first=first), engine.sample_rate, rate)
     return resample_pcm16(await engine.synthesize(speech), engine.sample_rate, rate)
 

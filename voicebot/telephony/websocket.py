@@ -21,6 +21,7 @@ from starlette.websockets import WebSocketState
 
 from voicebot.call import SHUTDOWN, CallInfo
 from voicebot.events import CallEvent
+from voicebot.telephony.capacity import Capacity
 from voicebot.telephony.serializers import PcmSerializer, SafeTwilioSerializer
 
 log = logging.getLogger(__name__)
@@ -165,27 +166,6 @@ class WebSocketCallSession:
 CallRunner = Callable[[BaseTransport, WebSocketCallSession], Awaitable[None]]
 
 
-class Admission:
-    """Counts calls in progress; refuses beyond the limit so that calls in progress keep their quality."""
-
-    def __init__(self, limit: int, on_refused: Callable[[str], None] | None = None):
-        self.limit = limit
-        self.active = 0
-        self.on_refused = on_refused  # told the channel of each call refused, for the service figures
-        self.draining = False  # set by the worker's drain: every new call is refused
-
-    def try_enter(self, channel: str = "ws") -> bool:
-        if self.draining or self.active >= self.limit:
-            if self.on_refused is not None and not self.draining:
-                self.on_refused(channel)
-            return False
-        self.active += 1
-        return True
-
-    def leave(self) -> None:
-        self.active = max(0, self.active - 1)
-
-
 async def _refuse(ws: WebSocket, code: int, error: str, message: str, accepted: bool = False) -> None:
     if not accepted:
         await ws.accept()
@@ -214,7 +194,7 @@ def _transport(ws: WebSocket, serializer) -> FastAPIWebsocketTransport:
     )
 
 
-def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admission: Admission,
+def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admission: Capacity,
                      run_call: CallRunner, start_timeout_s: float = 5.0, max_pending_per_source: int = 4
                      ) -> APIRouter:
     router = APIRouter()
@@ -247,7 +227,7 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
                                        on_error=session.report_error, on_control=on_control)
             await run_call(_transport(ws, serializer), session)
         finally:
-            admission.leave()
+            admission.leave("ws-pcm")
 
     @router.websocket("/ws/twilio")
     async def twilio_endpoint(ws: WebSocket):
@@ -279,7 +259,7 @@ def websocket_router(*, allowed_rates: list[int], max_frame_bytes: int, admissio
             )
             await run_call(_transport(ws, serializer), session)
         finally:
-            admission.leave()
+            admission.leave("ws-twilio")
 
     return router
 

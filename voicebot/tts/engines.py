@@ -171,6 +171,7 @@ class KokoroEngine(TTSEngine):
 
         if not tokens:
             return b""
+        assert self._style is not None and self._session is not None, "start() loads the model first"
         ref = self._style[min(len(tokens), len(self._style)) - 1]
         audio = self._session.run(None, {
             "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import SipSettings
 from .auth import DigestAuthenticator
@@ -31,6 +31,9 @@ from .sdp import NegotiatedMedia, SdpError, build_answer, is_hold, negotiate, pa
 from .transaction import (ClientTransaction, InviteServerTransaction, NonInviteServerTransaction, Timers,
                           server_key)
 from ..rtp.session import RtpConfig, RtpSession
+
+if TYPE_CHECKING:
+    from ..capacity import SipCapacity
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ class SipUserAgent(asyncio.DatagramProtocol):
         self.calls: dict[str, SipCall] = {}
         self.source_filter = SourceFilter(settings.allowed_cidrs)
         self.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-        self.call_limiter = CallLimiter(settings.max_calls, settings.retry_after_s)
+        self.call_limiter: CallLimiter | SipCapacity = CallLimiter(settings.max_calls, settings.retry_after_s)
         self.authenticator = (DigestAuthenticator(settings.digest_realm, settings.digest_users,
                                                   tuple(settings.digest_algorithms))
                               if settings.digest_users else None)
