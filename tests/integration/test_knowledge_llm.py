@@ -52,7 +52,9 @@ def _check_grounded(service, answer, question):
 @pytest.mark.models
 async def test_llm_answers_are_guarded_and_streamed(service, llm_server):
     service.use_llm(llm_server.base_url, "embedded")
-    for question in ["Combien coûte le passe Navigo mois ?", "L'aide au permis c'est 2 000 euros c'est ça ?"]:
+    # In-scope questions (the wrong-premise "c'est 2 000 euros c'est ça ?" is refused before the LLM since the
+    # answers rework: issue 10 lists it; the injection test below keeps the forbidden-figure check).
+    for question in ["Combien coûte le passe Navigo mois ?", "Quel est le montant de l'aide au permis de conduire ?"]:
         stream = service.stream_answer(question, TODAY, backend="llm")
         pieces = [p async for p in stream]
         answer = stream.answer

@@ -144,13 +144,16 @@ class ExtractiveAnswerer:
     def pick(self, question: str, hits: list[SearchHit], facet: str | None) -> Picked:
         """The one sentence that answers: lexical + dense match, the facet asked, the figure asked."""
         candidates: list[tuple[int, int, str, str, str | None]] = []  # hit, position, sentence, scored, facet
+        labels: list[str] = []  # the list item's label each sentence belongs to ("Navigo Mois toutes zones")
         for hi, h in enumerate(hits):
             heading_facet = lexicon.heading_facet(h.chunk.heading_path[-1] if h.chunk.heading_path else "")
-            for si, s in enumerate(sentences(h.chunk.text)):
-                label_context = " ".join(h.chunk.heading_path[1:])
+            label_context = " ".join(h.chunk.heading_path[1:])
+            for si, (s, label) in enumerate(_labelled_sentences(h.chunk.text)):
                 candidates.append((hi, si, s, f"{label_context} {s}", heading_facet))
+                labels.append(label)
         if not candidates:
             return Picked(phrases.NO_ANSWER, None)
+        asked = set(stems(question))
         query = lexicon.rewrite(question, with_scheme=False)
         weights = self.retriever.term_weights(list(dict.fromkeys(stems(query))))
         total = sum(weights.values()) or 1.0
@@ -166,7 +169,11 @@ class ExtractiveAnswerer:
         facet_bonus = np.array([(0.15 if facet and c[4] == facet else 0.0)
                                 + (0.2 if facet and lexicon.label_facet(c[2]) == facet else 0.0)
                                 for c in candidates])
-        score = 0.5 * dense + 0.5 * lexical + rank_bonus + intent + facet_bonus
+        # An item whose label names what was asked ("Navigo Mois" for "le passe Navigo mois") beats a
+        # sentence elsewhere that only shares a common word ("un mois de transport coûterait…").
+        label_bonus = np.array([0.15 * len(asked & set(stems(lab))) / max(1, len(set(stems(lab))))
+                                for lab in labels])
+        score = 0.5 * dense + 0.5 * lexical + rank_bonus + intent + facet_bonus + label_bonus
         best = int(np.argmax(score))
         return Picked(_as_sentence(candidates[best][2]), candidates[best][4] or facet)
 
@@ -243,6 +250,19 @@ def missing_figure(question: str, sentence: str) -> bool:
     if _WANTS_FIGURE.search(question):
         return not any(k.startswith("n:") for k in keys)
     return False
+
+
+_ITEM_LABEL = re.compile(r"^\s*[-*]\s*([^:.]{2,60}?)\s*:\s")
+
+
+def _labelled_sentences(text: str) -> list[tuple[str, str]]:
+    """Sentences line by line, each with the label of the list item it belongs to ('' outside items)."""
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        m = _ITEM_LABEL.match(line)
+        label = m.group(1) if m else ""
+        out.extend((s, label) for s in sentences(line))
+    return out
 
 
 def _intent_bonus(question: str, sentence: str) -> float:
