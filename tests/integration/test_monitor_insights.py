@@ -366,6 +366,8 @@ async def dialogue_call(bus, call_id: str, answerer, utterances: list[str], tran
 
     published = []
     state = CallState(call_id, publish=published.append)
+    for i, t in enumerate(utterances):
+        state.turn(i + 1).caller_text = t  # what the speech-to-text step writes on the turn
     frames = [CallerTranscriptFrame(text=t, turn=i + 1) for i, t in enumerate(utterances)]
     await run_test(Responder(state, answerer), frames_to_send=frames)
     for n in range(1, len(utterances) + 1):
