@@ -275,12 +275,15 @@ def test_what_the_flow_parses_as_a_number_is_what_redaction_masks(said, _number)
     "il y a deux mille vingt-cinq cent vingt-trois personnes",
     "de deux mille vingt à deux mille vingt-cinq",
     "IDF deux mille vingt-cinq",
-    "UTC 2025-12-02 01:28:40 appel terminé",
     "quatre-vingt-treize deux cents",
     "Votre dossier aide au permis de conduire est en cours d'instruction depuis le 3 novembre 2025.",
 ])
 def test_years_amounts_and_postcodes_in_words_are_not_taken_for_dossier_numbers(text):
     assert redact(text) == text
+
+
+def test_a_time_stamp_after_a_capital_word_is_no_dossier_number():
+    assert "[DOSSIER]" not in redact("UTC 2025-12-02 01:28:40 appel terminé")  # long digit runs: [NUMÉRO] rule
 
 
 def test_redaction_keeps_typographic_apostrophes():
