@@ -161,7 +161,7 @@ FACETS: dict[str, re.Pattern[str]] = {
                         r"pourcentage|taux|payer|paye|payant|gratuit\w*|cher|rembourse\w*|reduction|subvention)\b"),
 }
 # Asked whether the region helps or gives ("la région aide pour le permis ?"): the amount answers it.
-_HELP = re.compile(r"\b(aide\w*|donne\w*|verse\w*|prime|touche\w*|subventionne\w*)\b")
+_HELP = re.compile(r"\b(aid\w*|donne\w*|verse\w*|prime|touche\w*|subventionne\w*)\b")
 # Section headings (folded) of the sample base → facet.
 HEADING_FACETS = {
     "prix": "price", "montant": "price", "tarifs": "price", "aide": "price", "forfaits": "price",
@@ -303,7 +303,7 @@ def detect_schemes(text: str, exact_only: bool = False) -> list[tuple[str, float
 
 
 _SOCIAL_AID = re.compile(r"\b(rsa|ass|css|cmu|ame|complementaire sante solidaire|allocation de solidarite)\b")
-_TRANSPORT_PRICE = re.compile(r"\b(transports?|navigo|passe?|forfait|ticket|reduction|reduc|gratuit\w*|tarif\w*)\b")
+_TRANSPORT_PRICE = re.compile(r"\b(transports?|metro|bus|rer|tram|train|navigo|passe?|forfait|ticket|reduction|reduc|gratuit\w*|tarif\w*)\b")
 
 
 def _audience(norm: str, found: dict[str, float]) -> None:
