@@ -13,6 +13,7 @@ from voicebot.backoffice.flow import DossierStatusFlow, status_sentences
 from voicebot.backoffice.models import BackofficeConfigError, BackofficeMalformed, DossierStatus, mask_number
 from voicebot.backoffice.openapi import find_operation
 from voicebot.backoffice.settings import BackofficeSettings
+from voicebot.french.numbers import number_runs
 from voicebot.french.redaction import redact
 from voicebot.dialogue.flow import Flow
 
@@ -219,6 +220,76 @@ def test_breaker_opens_fails_fast_then_allows_one_trial():
 def test_dossier_numbers_are_redacted(text):
     out = redact(text)
     assert "000123" not in out and "000 123" not in out and "[DOSSIER]" in out
+
+
+def test_number_runs_locate_each_number_said():
+    text = "euh I D F deux mille vingt-cinq, zéro zéro zéro cent vingt-trois et le code quatre-vingt-treize"
+    runs = number_runs(text)
+    assert [r.groups for r in runs] == [(("2025", True), ("0", True), ("0", True), ("0", True), ("123", True)),
+                                        (("93", True),)]
+    assert text[runs[0].start:runs[0].end] == "deux mille vingt-cinq, zéro zéro zéro cent vingt-trois"
+    assert runs[0].digits == "2025000123" and runs[0].in_words
+    mixed = number_runs("idf 2025 zéro zéro zéro cent vingt et un")[0]
+    assert mixed.groups[0] == ("2025", False) and mixed.digits == "2025000121"
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("I D F deux mille vingt-cinq zéro zéro zéro cent vingt-trois", ""),
+    ("idf 2025 zéro zéro zéro cent vingt trois", ""),
+    ("IDF deux mille vingt-cinq 000 123 merci", " merci"),
+    ("i dé effe deux mille vingt-cinq zéro zéro zéro quatre cent cinquante-six", ""),
+    ("I.D.F. 2025-000-123", ""),
+    ("IDF 2025, 000, 123.", "."),
+    ("mon dossier c'est deux mille vingt-cinq zéro zéro zéro cent vingt-trois voilà", "mon dossier c'est  voilà"),
+    ("c'est le vingt vingt-cinq zéro zéro zéro cent vingt-trois", "c'est le "),
+    ("euh I D F deux mille vingt-cinq, zéro, zéro, zéro, un, deux, trois", "euh "),
+    ("J'ai noté le dossier I, D, F, deux mille vingt-cinq, zéro zéro zéro un deux trois. Est-ce bien cela ?",
+     "J'ai noté le dossier . Est-ce bien cela ?"),
+    ("Où en est mon dossier I D F deux mille vingt-cinq zéro zéro zéro cent vingt-trois ?", "Où en est mon dossier  ?"),
+])
+def test_dossier_numbers_said_in_words_are_redacted(text, kept):
+    out = redact(text)
+    assert out.replace("[DOSSIER]", "") == kept, out
+    assert out.count("[DOSSIER]") == 1
+
+
+@pytest.mark.parametrize("said, _number", [
+    ("I D F deux mille vingt-cinq zéro zéro zéro cent vingt-trois", "IDF-2025-000123"),
+    ("i dé effe deux mille vingt-cinq zéro zéro zéro quatre cent cinquante-six", "IDF-2025-000456"),
+    ("deux mille vingt-quatre zéro zéro zéro sept cent quatre-vingt-neuf", "IDF-2024-000789"),
+    ("deux mille vingt-cinq zéro zéro un zéro un zéro", "IDF-2025-001010"),
+    ("vingt vingt-cinq zéro zéro zéro cent vingt-trois", "IDF-2025-000123"),
+    ("deux mille vingt-cinq cent vingt-trois quatre cent cinquante-six", "IDF-2025-123456"),
+])
+def test_what_the_flow_parses_as_a_number_is_what_redaction_masks(said, _number):
+    assert spoken.parse_dossier_number(said, P) == _number
+    assert redact(said) == "[DOSSIER]"
+
+
+@pytest.mark.parametrize("text", [
+    "en deux mille vingt-cinq j'ai reçu mille cinq cents euros le quatorze octobre",
+    "en deux mille vingt-cinq, trois cent mille habitants",
+    "le quatorze octobre deux mille vingt-cinq, mille cinq cents euros versés",
+    "le dossier de deux mille vingt-cinq, cent vingt-trois euros",
+    "il y a deux mille vingt-cinq personnes, dont cent vingt-trois à Paris",
+    "il y a deux mille vingt-cinq cent vingt-trois personnes",
+    "de deux mille vingt à deux mille vingt-cinq",
+    "IDF deux mille vingt-cinq",
+    "quatre-vingt-treize deux cents",
+    "Votre dossier aide au permis de conduire est en cours d'instruction depuis le 3 novembre 2025.",
+])
+def test_years_amounts_and_postcodes_in_words_are_not_taken_for_dossier_numbers(text):
+    assert redact(text) == text
+
+
+def test_a_time_stamp_after_a_capital_word_is_no_dossier_number():
+    assert "[DOSSIER]" not in redact("UTC 2025-12-02 01:28:40 appel terminé")  # long digit runs: [NUMÉRO] rule
+
+
+def test_redaction_keeps_typographic_apostrophes():
+    text = "Pièce manquante : justificatif de domicile, à envoyer sur l’espace usager."
+    assert redact(text) == text
+    assert redact("l’IDF deux mille vingt-cinq zéro zéro zéro cent vingt-trois") == "l’[DOSSIER]"
 
 
 def test_mask_number():

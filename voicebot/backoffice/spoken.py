@@ -1,9 +1,9 @@
 """Dossier numbers and postcodes as callers say them, and as the bot reads them back.
 
 Speech-to-text writes "IDF 2025 000 123", "I.D.F. 2025-000123" or words ("deux mille vingt-cinq zéro
-zéro zéro cent vingt-trois"); the keypad sends digits. A spoken number is a run of *groups* ("cent
-vingt-trois" is one group, "zéro zéro zéro" three): each group is parsed by French number grammar and
-the groups' digits are concatenated. Pure functions, no I/O.
+zéro zéro cent vingt-trois"); the keypad sends digits. The words become digits by the grammar of
+``voicebot.french.numbers``, the one redaction uses too (a number the flow understands is a number the
+records mask). Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -12,131 +12,21 @@ import datetime as dt
 import re
 import unicodedata
 
-_UNITS = {"un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
-          "neuf": 9}
-_TEENS = {"dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16}
-_TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60,
-         "septante": 70, "huitante": 80, "octante": 80, "nonante": 90}
-_ZERO = {"zero", "zéro", "o"}
-_HUNDRED = {"cent", "cents"}
-_THOUSAND = {"mille", "mil"}
-# Letters as French speakers name them, as speech-to-text may write them.
-_LETTER_NAMES = {"i": "I", "dé": "D", "de": "D", "d": "D", "effe": "F", "ef": "F", "f": "F", "èf": "F"}
+from voicebot.french.numbers import LETTER_NAMES, digits_of, tokens
+
 _DIGIT_WORDS = ("zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf")
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
            "novembre", "décembre")
 
 
-class _Group:
-    """One spoken number being built ("deux mille vingt-cinq")."""
-
-    def __init__(self) -> None:
-        self.high = 0  # thousands already closed
-        self.low = 0  # below a thousand
-        self.last = ""  # kind of the last word: unit, teen, tens, hundred, thousand
-        self.last_value = 0
-        self.words = 0
-
-    def value(self) -> int:
-        return self.high + self.low
-
-    def accepts(self, kind: str, v: int) -> bool:
-        if self.words == 0:
-            return True
-        lo, last = self.low % 100, self.last
-        if kind == "unit":
-            return (last in ("hundred", "thousand") and lo == 0) or last == "tens" or (
-                last == "teen" and self.last_value == 10 and v >= 7 and lo in (10, 70, 90))
-        if kind == "teen":
-            return (last in ("hundred", "thousand") and lo == 0) or (last == "tens" and lo in (60, 80))
-        if kind == "tens":
-            if v == 20 and last == "unit" and self.last_value == 4 and self.low % 100 == 4:
-                return True  # quatre-vingt
-            return last in ("hundred", "thousand") and lo == 0
-        if kind == "hundred":
-            return last == "unit" and self.low < 10 and self.last_value >= 2 or (last == "thousand" and self.low == 0)
-        if kind == "thousand":
-            return self.high == 0 and last != "thousand"
-        return False
-
-    def add(self, kind: str, v: int) -> None:
-        if kind == "tens" and v == 20 and self.last == "unit" and self.last_value == 4:
-            self.low += 76  # quatre (4) + 76 = 80
-        elif kind == "hundred":
-            self.low = (self.low or 1) * 100
-        elif kind == "thousand":
-            self.high, self.low = (self.low or 1) * 1000, 0
-        else:
-            self.low += v
-        self.last, self.last_value, self.words = kind, v, self.words + 1
-
-
-def _word_kind(word: str) -> tuple[str, int] | None:
-    if word in _UNITS:
-        return "unit", _UNITS[word]
-    if word in _TEENS:
-        return "teen", _TEENS[word]
-    if word in _TENS:
-        return "tens", _TENS[word]
-    if word in _HUNDRED:
-        return "hundred", 100
-    if word in _THOUSAND:
-        return "thousand", 1000
-    return None
-
-
-def _tokens(text: str) -> list[str]:
-    text = unicodedata.normalize("NFC", text or "").lower().replace("’", "'")
-    text = re.sub(r"(?<=[a-zé])-(?=[a-zé])", " ", text)  # vingt-trois -> vingt trois
-    return re.findall(r"[a-zàâäéèêëîïôöùûüç']+|\d+|[#*]", text)
-
-
-def digits_of(text: str) -> str:
-    """Every digit the caller said, in order: written digits and spoken number groups concatenated."""
-    out: list[str] = []
-    group: _Group | None = None
-    tokens = _tokens(text)
-    for i, tok in enumerate(tokens):
-        if tok.isdigit():
-            _flush(group, out)
-            group = None
-            out.append(tok)
-            continue
-        if tok in _ZERO:
-            _flush(group, out)
-            group = None
-            out.append("0")
-            continue
-        if tok == "et" and group is not None and group.last == "tens" and i + 1 < len(tokens) \
-                and tokens[i + 1] in ("un", "une", "onze"):
-            continue  # vingt et un
-        kind = _word_kind(tok)
-        if kind is None:
-            _flush(group, out)
-            group = None
-            continue
-        if group is None or not group.accepts(*kind):
-            _flush(group, out)
-            group = _Group()
-        group.add(*kind)
-    _flush(group, out)
-    return "".join(out)
-
-
-def _flush(group: _Group | None, out: list[str]) -> None:
-    """Write the open number group (if any) to ``out``; the caller then has no group open."""
-    if group is not None and group.words:
-        out.append(str(group.value()))
-
-
 def _letters(text: str, prefixes: list[str]) -> str | None:
     """The first known prefix said as a word ("IDF") or letter by letter ("I D F", "i dé effe")."""
-    tokens = [t for t in _tokens(text.replace(".", " ")) if not t.isdigit()]
+    words = [t for t in tokens(text.replace(".", " ")) if not t.isdigit()]
     wanted = {p.upper() for p in prefixes}
-    for tok in tokens:
+    for tok in words:
         if tok.upper() in wanted:
             return tok.upper()
-    spelled = "".join(_LETTER_NAMES.get(t, t.upper() if len(t) == 1 and t.isalpha() else " ") for t in tokens)
+    spelled = "".join(LETTER_NAMES.get(t, t.upper() if len(t) == 1 and t.isalpha() else " ") for t in words)
     for p in wanted:
         if p in spelled:
             return p

@@ -4,8 +4,9 @@ Applied by ``redact_event`` when an event is published (bus, store, webhook, han
 events) and by ``RedactingLogFilter`` on every log line. Written here rather than taken from a library:
 the French formats (phone numbers as Whisper writes them or as words, NIR, IBAN, cards checked with
 Luhn, card expiry and security code) are few and precise, and general PII libraries pull in NLP models
-we cannot ship. Order matters: spoken numbers become digits first, then the longest structured numbers
-are replaced first.
+we cannot ship. Order matters: dossier numbers first (written, then said in words, read with the number
+grammar of ``french.numbers`` that the dossier flow parses them with), then spoken numbers become digits,
+then the longest structured numbers are replaced first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+
+from voicebot.french.numbers import LETTER_NAMES, NumberRun, normalize, number_runs
 
 PHONE = "[TÉLÉPHONE]"
 EMAIL = "[E-MAIL]"
@@ -131,6 +134,51 @@ _PHONE_RE = re.compile(
 # Dossier numbers of the back-office (IDF-2025-000123), as written or as speech-to-text spaces them.
 _DOSSIER_RE = re.compile(
     r"(?<![A-Za-z])(?:(?:[A-Z][ .]?){2,4}|[Ii][Dd][Ff])[ .\-]*(?:19|20)\d{2}[ .\-]*\d{3}[ .]?\d{3}(?!\d)")
+# The letters before a dossier number said aloud: a 2-4 capital word ("IDF"), "idf", or 2-4 letters named
+# one by one ("I D F", "I.D.F.", "i dé effe"); only spaces and light punctuation between them. Lower-case
+# single letters only by their names: "il y a deux mille..." has no prefix.
+_LETTER = r"(?:[A-Z]|(?i:" + "|".join(sorted(map(re.escape, LETTER_NAMES), key=len, reverse=True)) + r"))"
+_SPOKEN_PREFIX_RE = re.compile(
+    r"(?<!\w)(?:[A-Z]{2,4}|(?i:idf)|" + _LETTER + r"(?:[ .,\-]+" + _LETTER + r"){1,3})[ .,:\-]*$")
+
+
+def _dossier_start(text: str, run: NumberRun) -> int | None:
+    """Where a dossier number said (at least partly) in words starts, or None if the run is not one.
+
+    After a prefix, a year and six digits, or (said in words) a year and three more digits, are enough:
+    a time stamp after a capital word ("UTC 2025-12-02 01:28:40") is not one. Without a prefix, the run
+    must read as a year and six digits, with no spoken group after the first above 999: "deux mille
+    vingt-cinq, trois cent mille" is a year and an amount, not a number to hide.
+    """
+    digits = run.digits
+    if not digits.startswith(("19", "20")):
+        return None
+    prefix = _SPOKEN_PREFIX_RE.search(text, max(0, run.start - 24), run.start)
+    if prefix and (len(digits) == 10 or run.in_words and len(digits) >= 7):
+        return prefix.start()
+    if len(digits) == 10 and run.in_words and all(len(d) <= 3 for d, said in run.groups[1:] if said):
+        return run.start
+    return None
+
+
+def _spoken_dossiers(text: str) -> str:
+    """Dossier numbers said in words or mixed replaced by [DOSSIER].
+
+    "I D F deux mille vingt-cinq zéro zéro zéro cent vingt-trois", "idf 2025 zéro zéro zéro cent vingt
+    trois": read by the grammar the dossier flow parses them with.
+    """
+    norm = normalize(text)
+    if len(norm) != len(text):
+        text = norm  # decomposed accents recomposed: the runs' positions refer to the recomposed text
+    out, pos = [], 0
+    for run in number_runs(norm):
+        begin = _dossier_start(norm, run)
+        if begin is not None and begin >= pos:
+            out += [text[pos:begin], DOSSIER]
+            pos = run.end
+    return "".join(out) + text[pos:] if out else text
+
+
 # Whatever long run of digits is left (account numbers, badly spaced phone numbers).
 _LONG_DIGITS_RE = re.compile(r"(?<!\d)\d(?:[ \u00a0.\-]?\d){8,}(?!\d)")
 
@@ -166,7 +214,7 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
-    out = _DOSSIER_RE.sub(DOSSIER, text)
+    out = _spoken_dossiers(_DOSSIER_RE.sub(DOSSIER, text))
     out = _EMAIL_RE.sub(EMAIL, out)
     out = _EXPIRY_RE.sub(lambda m: m.group("kw") + EXPIRY, out)
     out = _CODE_RE.sub(lambda m: m.group("kw") + CODE, out)
