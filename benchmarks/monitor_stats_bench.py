@@ -1,30 +1,38 @@
 """Service figures and documentation gaps on a big call store: the dashboard's and the knowledge page's
-queries on N generated calls (with turns, handoffs, refusals) and Q unanswered questions.
+queries on N generated calls (with turns, handoffs, refusals) and Q unanswered questions, on SQLite or on
+a PostgreSQL the benchmark starts itself (as the tests do).
 
-Generates the rows straight into the store (SQLAlchemy Core, the app's schema and migrations), then
-times, over --runs repetitions each: `/api/stats` (stats.service_stats) for 24 h by hour, 7 days by
-hour and the whole period by day; `/api/gaps` (gaps.report) for 30 days; and the gap clustering: all Q
-questions at once (embeddings cached with the rows, as after a first pass) and an incremental refresh
-of 200 new questions embedded by the real USE model. Writes p50/p95 per query to --out.
+Generates the rows straight into the store (SQLAlchemy Core, the app's schema and migrations), builds
+the counters and groups every question into topics (the gap clustering, timed), then times over --runs
+repetitions, after one untimed first run (reported apart as `first_s`, cold caches): `/api/stats`
+(stats.service_stats) for 24 h by hour, 7 days by hour and 30 days by day, and `/api/gaps`
+(gaps.report) for 30 days. Wall and CPU per run: CPU of this process, plus on PostgreSQL the CPU of the
+server's processes (where the queries run). The windows end at the generation time, so a database built
+once with --keep DIR is measured again later on exactly the same rows.
 
     PYTHONPATH=. .venv/bin/python benchmarks/monitor_stats_bench.py --calls 100000 --questions 100000 \
-        --db sqlite --out benchmarks/results/2026-12-01-vm-2cpu/monitor_stats.json
+        --db sqlite --keep /tmp/vb-stats --out benchmarks/results/2026-12-02-vm-2cpu/monitor_stats.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import random
-import statistics
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import psutil
 from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,7 +43,7 @@ from voicebot.knowledge.embedding import get_embedder  # noqa: E402
 from voicebot.monitor.gaps import GapClusterer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from calls_support import postgres_server  # noqa: E402  (a throwaway PostgreSQL, as the tests start it)
+from calls_support import postgres_server  # noqa: E402  (PostgreSQL started as the tests start it)
 
 SCHEMES = ["imagine-r", "navigo", "amie", "bacheliers-meritants", "cheque-numerique", "manuels", "innovup",
            "bourse-sanitaire-sociale", "equitables", "fonds-garantie"]
@@ -56,10 +64,9 @@ QUESTIONS = [
 ]
 
 
-def generate(store: CallStore, n_calls: int, n_questions: int, days: int, seed: int = 7) -> dict[str, int]:
-    """Rows spread over `days` up to now, with a day/night rhythm; returns the counts written."""
+def generate(store: CallStore, n_calls: int, n_questions: int, days: int, now: float, seed: int = 7) -> dict[str, int]:
+    """Rows spread over `days` up to `now`, with a day/night rhythm; returns the counts written."""
     rnd = random.Random(seed)
-    now = time.time()
     start = now - days * 86400
     call_rows, turn_rows, handoff_rows = [], [], []
     weights = [p[2] for p in PATHS]
@@ -121,62 +128,107 @@ def _bulk(store: CallStore, table, rows: list[dict], chunk: int = 5000) -> None:
             conn.execute(insert(table), rows[i:i + chunk])
 
 
-def timed(fn, runs: int) -> dict[str, float]:
-    """Wall-clock p50/p95 and the process CPU time per run (the machine may be shared)."""
-    times, cpu = [], []
+class CpuMeter:
+    """CPU seconds of this process and, on PostgreSQL, of the server's processes (where the queries run)."""
+
+    def __init__(self, pg_data: Path | None = None) -> None:
+        self.server: psutil.Process | None = None
+        if pg_data is not None:
+            pid = int((pg_data / "postmaster.pid").read_text().split()[0])
+            self.server = psutil.Process(pid)
+
+    def read(self) -> tuple[float, float]:
+        own = time.process_time()
+        if self.server is None:
+            return own, 0.0
+        total = 0.0
+        for p in [self.server, *self.server.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:  # a backend that ended meanwhile
+                pass
+        return own, total
+
+
+def _pct(values: list[float], p: int) -> float:
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    return round(v[max(0, math.ceil(p / 100 * len(v)) - 1)], 4)
+
+
+def timed(fn: Callable[[], Any], runs: int, cpu: CpuMeter) -> dict[str, Any]:
+    """One untimed-for-percentiles first run (cold caches, reported as first_s), then `runs` timed runs."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    wall, own, server = [], [], []
     for _ in range(runs):
-        t0, c0 = time.perf_counter(), time.process_time()
+        c0, s0 = cpu.read()
+        t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    times.sort()
-    p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-    return {"p50_s": round(statistics.median(times), 4), "p95_s": round(p95, 4),
-            "max_s": round(times[-1], 4), "cpu_p50_s": round(statistics.median(cpu), 4), "runs": runs}
-
-
-def bench(store: CallStore, args: argparse.Namespace) -> dict:
-    store.migrate()
-    t0, started = time.perf_counter(), time.time()
-    counts = generate(store, args.calls, args.questions, args.days)
-    gen_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with store.engine.begin() as conn:  # bulk-loaded rows: build the counters as a v1 -> v2 upgrade does
-        counts["counter_rows"] = rollup.rebuild(conn)
-    rebuild_s = time.perf_counter() - t0
-    if store.dialect == "postgresql":
-        with store.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-    now = time.time()
-    offset = time.localtime(now).tm_gmtoff
-    windows = {"24h_by_hour": stats.Window(now - 86400, now, "hour", offset),
-               "7d_by_hour": stats.Window(now - 7 * 86400, now, "hour", offset),
-               "all_by_day": stats.Window(started - args.days * 86400 - 60, now, "day", offset)}
-    out: dict = {"generated": counts, "generate_s": round(gen_s, 1), "rebuild_counters_s": round(rebuild_s, 1),
-                 "stats": {}, "stats_from_rows_only": {}}
-    for name, w in windows.items():
-        out["stats"][name] = timed(lambda w=w: stats.service_stats(store.engine, w), args.runs)
-    for name, w in windows.items():  # the same figures without the counters, for comparison
-        out["stats_from_rows_only"][name] = timed(lambda w=w: stats.service_stats(store.engine, w, use_rollup=False),
-                                                  max(3, args.runs // 4))
-    check = stats.service_stats(store.engine, windows["all_by_day"])
-    out["check_all"] = {k: check[k] for k in ("received", "contained", "transferred", "abandoned", "refused_capacity")}
-    clusterer = GapClusterer(store, lambda: get_embedder("use"))
-    t0 = time.perf_counter()
-    placed = clusterer.refresh(limit=args.questions)
-    out["cluster_all"] = {"questions": placed, "seconds": round(time.perf_counter() - t0, 2),
-                          "topics": len(gaps.topics(store.engine))}
-    out["gaps_report_30d"] = timed(lambda: gaps.report(store.engine, now - 30 * 86400, now + 60), args.runs)
-    out["cluster_incremental_200"] = _incremental(store, clusterer, 200)
+        wall.append(time.perf_counter() - t0)
+        c1, s1 = cpu.read()
+        own.append(c1 - c0)
+        server.append(s1 - s0)
+    out = {"runs": runs, "first_s": round(first, 4), "wall_p50_s": _pct(wall, 50), "wall_p95_s": _pct(wall, 95),
+           "wall_max_s": round(max(wall), 4), "cpu_p50_s": _pct(own, 50), "cpu_p95_s": _pct(own, 95)}
+    if cpu.server is not None:
+        out.update(server_cpu_p50_s=_pct(server, 50), server_cpu_p95_s=_pct(server, 95),
+                   total_cpu_p95_s=_pct([a + b for a, b in zip(own, server, strict=True)], 95))
     return out
 
 
-def _incremental(store: CallStore, clusterer: GapClusterer, n: int) -> dict[str, float]:
+def build(store: CallStore, args: argparse.Namespace) -> dict[str, Any]:
+    """Generate the rows, build the counters, group every question: once per kept database."""
+    store.migrate()
+    now = time.time()
+    t0 = time.perf_counter()
+    counts = generate(store, args.calls, args.questions, args.days, now)
+    meta: dict[str, Any] = {"now": now, "calls": args.calls, "questions": args.questions, "days": args.days,
+                            "generated": counts, "generate_s": round(time.perf_counter() - t0, 1)}
+    t0 = time.perf_counter()
+    with store.engine.begin() as conn:  # bulk-loaded rows: build the counters as a v1 -> v2 upgrade does
+        meta["generated"]["counter_rows"] = rollup.rebuild(conn)
+    meta["rebuild_counters_s"] = round(time.perf_counter() - t0, 1)
+    clusterer = GapClusterer(store, lambda: get_embedder("use"))
+    t0 = time.perf_counter()
+    placed = clusterer.refresh(limit=args.questions)
+    meta["cluster_all"] = {"questions": placed, "seconds": round(time.perf_counter() - t0, 2),
+                           "topics": len(gaps.topics(store.engine))}
+    meta["cluster_incremental_200"] = _incremental(store, clusterer, 200, now)
+    if store.dialect == "postgresql":
+        with store.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    return meta
+
+
+def measure(store: CallStore, meta: dict[str, Any], runs: int, cpu: CpuMeter) -> dict[str, Any]:
+    """The dashboard's three views and the knowledge page's gaps, windows ending at the generation time."""
+    now = meta["now"]
+    offset = time.localtime(now).tm_gmtoff
+    windows = {"stats_24h_by_hour": stats.Window(now - 86400, now, "hour", offset),
+               "stats_7d_by_hour": stats.Window(now - 7 * 86400, now, "hour", offset),
+               "stats_30d_by_day": stats.Window(now - 30 * 86400, now, "day", offset)}
+    out: dict[str, Any] = {}
+    for name, w in windows.items():
+        out[name] = timed(lambda w=w: stats.service_stats(store.engine, w), runs, cpu)
+    out["gaps_30d"] = timed(lambda: gaps.report(store.engine, now - 30 * 86400, now + 60), runs, cpu)
+    check = stats.service_stats(store.engine, windows["stats_30d_by_day"])
+    out["check_30d"] = {k: check[k] for k in ("received", "contained", "transferred", "abandoned", "refused_capacity")}
+    rows_only = stats.service_stats(store.engine, windows["stats_30d_by_day"], use_rollup=False)
+    out["check_30d"]["counters_equal_rows"] = rows_only == check
+    g = gaps.report(store.engine, now - 30 * 86400, now + 60)
+    out["check_gaps_30d"] = {"questions": g["questions"], "pending": g["pending"], "topics": len(g["topics"])}
+    return out
+
+
+def _incremental(store: CallStore, clusterer: GapClusterer, n: int, now: float) -> dict[str, float]:
     """n new questions (never embedded): the refresh a page load triggers after a busy hour."""
     rnd = random.Random(11)
     with store.engine.connect() as conn:
         cid = conn.execute(text("SELECT id FROM calls LIMIT 1")).scalar()
-    rows = [dict(id=f"new{i}", call_id=cid, turn=10_000_000 + i, ts=time.time(), kind="no_answer",
+    rows = [dict(id=f"new{i}", call_id=cid, turn=10_000_000 + i, ts=now - 60, kind="no_answer",
                  text=f"{rnd.choice(QUESTIONS)} (appel {i})", scheme="", topic_id=None, embedding=None)
             for i in range(n)]
     _bulk(store, questions, rows)
@@ -185,41 +237,71 @@ def _incremental(store: CallStore, clusterer: GapClusterer, n: int) -> dict[str,
     return {"questions": placed, "seconds": round(time.perf_counter() - t0, 2)}
 
 
+@contextmanager
+def database(db: str, keep: Path | None) -> Iterator[tuple[CallStore, Path, CpuMeter]]:
+    """The store (SQLite file or PostgreSQL cluster) in `keep` (kept) or in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="vb-stats-") as tmp:
+        home = (keep / db) if keep else Path(tmp)
+        if keep and home.exists() and not (home / "meta.json").exists():
+            shutil.rmtree(home)  # a build that was stopped half-way: start it again from nothing
+        home.mkdir(parents=True, exist_ok=True)
+        if db == "sqlite":
+            store = CallStore(f"sqlite:///{home}/calls.sqlite3")
+            try:
+                yield store, home, CpuMeter()
+            finally:
+                store.close()
+            return
+        with postgres_server(home / "pgdata") as url:
+            store = CallStore(url)
+            try:
+                yield store, home, CpuMeter(home / "pgdata")
+            finally:
+                store.close()
+
+
+def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
+    with database(db, args.keep) as (store, home, cpu):
+        meta_file = home / "meta.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else None
+        wanted = {"calls": args.calls, "questions": args.questions, "days": args.days}
+        if meta is None or any(meta.get(k) != v for k, v in wanted.items()):
+            if meta is not None:
+                raise SystemExit(f"{home} holds another database ({meta_file}): remove it or choose another --keep")
+            meta = build(store, args)
+            meta_file.write_text(json.dumps(meta, indent=1))
+            meta["built_now"] = True
+        return {"database": meta, "load_avg_before": os.getloadavg(),
+                "queries": measure(store, meta, args.runs, cpu), "load_avg_after": os.getloadavg()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=100_000)
     ap.add_argument("--questions", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the generated database here and reuse it")
+    ap.add_argument("--build-only", action="store_true", help="generate (or check) the kept database, no timing")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.build_only:
+        if args.keep is None:
+            raise SystemExit("--build-only needs --keep")
+        with database(args.db, args.keep) as (store, home, _):
+            if not (home / "meta.json").exists():
+                (home / "meta.json").write_text(json.dumps(build(store, args), indent=1))
+            print((home / "meta.json").read_text())
+        return
     result = {"host": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
                        "load_avg_at_start": os.getloadavg()},
-              "args": {k: v for k, v in vars(args).items() if k != "out"}, "results": {}}
-    for db in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
-        result["results"][db] = _run_db(db, args)
-        result["results"][db]["load_avg_at_end"] = os.getloadavg()
-        print(json.dumps({db: result["results"][db]}, indent=1, ensure_ascii=False), flush=True)
+              "command": " ".join(sys.argv), "args": {k: str(v) for k, v in vars(args).items()},
+              "results": {args.db: run_db(args.db, args)}}
+    print(json.dumps(result, indent=1, ensure_ascii=False), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-
-
-def _run_db(db: str, args: argparse.Namespace) -> dict:
-    if db == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="vb-stats-") as tmp:
-            store = CallStore(f"sqlite:///{tmp}/calls.sqlite3")
-            try:
-                return bench(store, args)
-            finally:
-                store.close()
-    with postgres_server() as url:
-        store = CallStore(url)
-        try:
-            return bench(store, args)
-        finally:
-            store.close()
 
 
 if __name__ == "__main__":

@@ -76,26 +76,36 @@ def _pg_bin(name: str) -> str:
 
 
 @contextlib.contextmanager
-def postgres_server():
-    """initdb + pg_ctl into a temp dir (as user postgres when run as root); yields a SQLAlchemy URL."""
+def postgres_server(data_dir: Path | None = None):
+    """initdb + pg_ctl into a temp dir (as user postgres when run as root); yields a SQLAlchemy URL.
+
+    With `data_dir` the cluster lives there and is kept (initdb only the first time): a benchmark builds
+    its big database once and starts on it again later.
+    """
     tmp = tempfile.mkdtemp(prefix="vb-pg-")
-    data = os.path.join(tmp, "data")
+    data = str(data_dir) if data_dir is not None else os.path.join(tmp, "data")
     port = free_port()
     prefix: list[str] = []
     if os.geteuid() == 0:
         shutil.chown(tmp, "postgres", "postgres")
+        if data_dir is not None:
+            Path(data).mkdir(parents=True, exist_ok=True)
+            shutil.chown(data, "postgres", "postgres")
+            os.chmod(data, 0o700)
         prefix = ["runuser", "-u", "postgres", "--"]
 
     def run(*a: str) -> None:
         subprocess.run([*prefix, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    run(_pg_bin("initdb"), "-D", data, "-U", "voicebot", "--auth=trust", "-E", "UTF8", "--no-sync")
-    run(_pg_bin("pg_ctl"), "-D", data, "-w", "-t", "30", "-l", os.path.join(tmp, "log"), "-o",
+    if not os.path.exists(os.path.join(data, "PG_VERSION")):
+        run(_pg_bin("initdb"), "-D", data, "-U", "voicebot", "--auth=trust", "-E", "UTF8", "--no-sync")
+    run(_pg_bin("pg_ctl"), "-D", data, "-w", "-t", "60", "-l", os.path.join(tmp, "log"), "-o",
         f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
     try:
         yield f"postgresql+psycopg://voicebot@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, _pg_bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"],
+        stop = "fast" if data_dir is not None else "immediate"  # a kept cluster shuts down cleanly
+        subprocess.run([*prefix, _pg_bin("pg_ctl"), "-D", data, "-w", "-m", stop, "stop"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
 

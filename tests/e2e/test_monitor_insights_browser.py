@@ -5,12 +5,13 @@ the transcript, so the expected figures are what the callers heard),
 one it cannot answer (029, the lights), one it cannot answer that a supervisor transfers (013, the
 weather), and one refused because the only call slot is taken. Then a supervisor reads the figures in
 headless Chromium and a document owner marks an unanswered topic handled. Screenshots go to
-docs/screenshots/ (committed) and test-artifacts/. (espeak-ng questions are not used: the PyPI Whisper
-base model cannot transcribe them.)"""
+docs/screenshots/ (committed: 1440 px wide, at most 1800 px tall) and test-artifacts/ (whole pages).
+(espeak-ng questions are not used: the PyPI Whisper base model cannot transcribe them.)"""
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from pathlib import Path
 
@@ -26,11 +27,12 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1440, "height": 900}  # a common office screen: the committed screenshots are this size
 USERS = {"chef": ("supervisor", "chef-mot-de-passe-1"), "redac": ("documentation", "redac-mot-de-passe-1")}
 
 
 async def login_page(browser, base: str, name: str):
-    context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 1000})
+    context = await browser.new_context(locale="fr-FR", viewport=VIEWPORT)
     page = await context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -39,6 +41,25 @@ async def login_page(browser, base: str, name: str):
     await page.fill("input[name=password]", USERS[name][1])
     await page.click("button[type=submit]")
     return page, errors
+
+
+MAX_SHOT_HEIGHT = 1800  # px: a committed screenshot is a screen or two, not a page as tall as its tables
+
+
+async def screenshots(page, shots: Path, name: str, down_to: str | None = None) -> None:
+    """The committed screenshot: what the 1440x900 screen shows, or (down_to) the page from its top to the
+    bottom of that element (topics, then the first discrepancies); the whole page goes to test-artifacts/."""
+    await page.evaluate("window.scrollTo(0, 0)")
+    if down_to is None:
+        await page.screenshot(path=str(shots / name))
+    else:
+        bottom = await page.locator(down_to).evaluate("(e) => e.getBoundingClientRect().bottom + window.scrollY")
+        height = min(MAX_SHOT_HEIGHT, int(bottom) + 16)
+        await page.screenshot(path=str(shots / name), full_page=True,
+                              clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height})
+    await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    width, height = struct.unpack(">II", (shots / name).read_bytes()[16:24])  # PNG IHDR
+    assert width == VIEWPORT["width"] and VIEWPORT["height"] <= height <= MAX_SHOT_HEIGHT, (name, width, height)
 
 
 async def refused_call(url: str) -> int:
@@ -186,8 +207,7 @@ async def check_dashboard(browser, srv: ServerProcess, shots: Path, seen: dict) 
         await page.get_by_role("link", name="Exporter en CSV").click()
     csv = Path(await (await dl_info.value).path()).read_text(encoding="utf-8-sig")
     assert csv.startswith("Début;Appels reçus;") and sum(int(r.split(";")[1]) for r in csv.splitlines()[1:]) == 3
-    await page.screenshot(path=str(shots / "monitor-dashboard.png"), full_page=True)
-    await page.screenshot(path=str(ARTIFACTS / "monitor-dashboard.png"), full_page=True)
+    await screenshots(page, shots, "monitor-dashboard.png")
     await page.goto(srv.url + "/monitor/history")
     await page.locator("#history tr[data-id] a").first.click()
     await expect(page.locator("#transcript li").first).to_contain_text("Réponse entendue après")
@@ -205,7 +225,8 @@ async def check_knowledge_page(browser, srv: ServerProcess, shots: Path) -> None
     await expect(topic).to_contain_text("pas de réponse : 1")
     await expect(topic.locator(".status-label")).to_have_text("À traiter")
     await expect(page.locator("#diffs tbody tr", has_text="imagine-r").first).to_contain_text("0 appel en 30 jours")
-    await page.screenshot(path=str(shots / "monitor-knowledge.png"), full_page=True)
+    await expect(page.locator("#diffs tbody tr")).not_to_have_count(0)
+    await screenshots(page, shots, "monitor-knowledge.png", down_to="#diffs tbody tr:nth-child(3)")
     await topic.get_by_role("button", name="Document ajouté").click()
     await expect(topic.locator(".status-label")).to_have_text("Document ajouté")
     await expect(topic.locator(".after-mark")).to_have_text("Aucune question depuis : les appels ont cessé")

@@ -2,7 +2,8 @@
 
 import pytest
 
-from voicebot.calls.outcomes import answer_path, first_scheme, gap_kind, voice_to_voice_ms
+from voicebot.calls.outcomes import (after_clarification, answer_path, asks_clarification, first_scheme, gap_kind,
+                                     voice_to_voice_ms)
 from voicebot.monitor.labels import STATE_FR, event_text, guard_label, latency_steps, latency_text
 
 
@@ -16,13 +17,25 @@ def test_answer_path(guard, path):
 
 
 def test_gap_kind():
-    no_info = "Je n'ai pas cette information."
-    assert gap_kind("no_answer", "Quels sont les horaires de la piscine ?", no_info) == "no_answer"
-    assert gap_kind("guard_rejected", "Combien coûte le forfait ?", "…") == "guard_rejected"
-    repeat = "Pardon, je n'ai pas bien compris. Pouvez-vous répéter ?"
-    assert gap_kind("other", "Quel est le montant de l'aide ?", repeat) == "clarification_failed"
-    assert gap_kind("llm", "Combien coûte le forfait ?", "Il coûte 384,30 € par an.") is None
-    assert gap_kind("no_answer", "oui", "…") is None  # too short to be a question
+    assert gap_kind("no_answer", "Quels sont les horaires de la piscine ?") == "no_answer"
+    assert gap_kind("guard_rejected", "Combien coûte le forfait ?") == "guard_rejected"
+    assert gap_kind("other", "Quel est le montant de l'aide ?") is None  # not from the bot's wording any more
+    assert gap_kind("llm", "Combien coûte le forfait ?") is None
+    assert gap_kind("no_answer", "oui") is None  # too short to be a question
+
+
+def test_clarification_is_the_dialogue_action_and_its_outcome_the_next_turn():
+    assert asks_clarification("clarify", "dialogue/question")
+    assert not asks_clarification("clarify", "dialogue/flow:dossier")  # a procedure's step, not documentation
+    assert not asks_clarification("answer", "dialogue/question") and not asks_clarification("", "")
+    assert after_clarification("llm", "answer", "passed/llm") == "resolved"
+    assert after_clarification("extractive", "answer", "skipped/llm") == "resolved"
+    assert after_clarification("no_answer", "answer", "skipped/no_answer") == "failed"
+    assert after_clarification("other", "clarify", "dialogue/question") == "failed"  # asked again
+    assert after_clarification("other", "transfer", "dialogue/transfer") == "failed"
+    assert after_clarification("error", "answer", "llm_error") == "failed"
+    assert after_clarification("other", "answer", "dialogue/repeat") == "pending"
+    assert after_clarification("other", "answer", "dialogue/empty") == "pending"
 
 
 def test_scheme_and_latency_fields():

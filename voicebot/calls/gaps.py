@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import and_, bindparam, case, func, select, update
 
 from voicebot.calls.schema import gap_topics, questions, turns
+from voicebot.calls.store import read_snapshot
 
 STATUSES = ("", "document_added", "out_of_scope")
 GAP_KINDS = ("no_answer", "guard_rejected", "clarification_failed", "transferred")
@@ -129,7 +130,7 @@ def report(engine, start: float, end: float, limit: int = 50, scheme: str | None
             .order_by(agg.c.count.desc(), t.id).limit(limit))
     if scheme:
         stmt = stmt.where(t.scheme == scheme)
-    with engine.connect() as conn:
+    with read_snapshot(engine) as conn:  # topics and pending count from the same state (see read_snapshot)
         rows = [dict(r) for r in conn.execute(stmt).mappings()]
         ids = [int(r["id"]) for r in rows]
         examples = _examples(conn, ids) if ids else {}

@@ -1,4 +1,4 @@
-"""What a recorded turn says about the service: how it was answered, whether its question went unanswered (work for a document owner), which scheme it concerned and its voice-to-voice latency.
+"""What a recorded turn says about the service: how it was answered, whether its question went unanswered (work for a document owner), whether it settled a clarifying question, which scheme it concerned and its voice-to-voice latency.
 
 Pure functions of a turn's fields; the recorder stores their results with the turn so the service
 figures are plain GROUP BY queries.
@@ -6,15 +6,16 @@ figures are plain GROUP BY queries.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from typing import Any
+from typing import Any, Literal
 
 PATHS = ("llm", "extractive", "no_answer", "guard_rejected", "error", "other")
 GAP_KINDS = ("no_answer", "guard_rejected", "clarification_failed", "transferred")
 _NO_ANSWER_VERDICTS = {"no_answer", "not_understood", "unanswerable", "empty", "fallback"}
-_ASKED_TO_REPEAT = re.compile(r"(pas (bien )?compris|pouvez-vous (le )?(repeter|reformuler))")
 _MIN_QUESTION_CHARS = 8  # "oui", "allô", "euh": not a question a document could answer
+ANSWERED_PATHS = ("llm", "extractive", "guard_rejected")  # the caller got an answer from the documents
+# Turns that leave a clarifying question open: the caller asked to hear it again, or nothing was heard.
+_STILL_CLARIFYING = ("dialogue/repeat", "dialogue/empty")
+Clarification = Literal["resolved", "failed", "pending"]
 
 
 def answer_path(guard: str) -> str:
@@ -39,20 +40,41 @@ def answer_path(guard: str) -> str:
     return "other"
 
 
-def _fold(text: str) -> str:
-    norm = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in norm if not unicodedata.combining(ch))
+def is_question(caller_text: str) -> bool:
+    return len(caller_text.strip()) >= _MIN_QUESTION_CHARS
 
 
-def gap_kind(path: str, caller_text: str, bot_text: str) -> str | None:
-    """Why this turn's question is a documentation gap, or None when it was answered."""
-    if len(caller_text.strip()) < _MIN_QUESTION_CHARS:
-        return None
-    if path in ("no_answer", "guard_rejected"):
+def gap_kind(path: str, caller_text: str) -> str | None:
+    """Why this turn's question is a documentation gap, or None when it was answered.
+
+    A failed clarification is not seen in one turn: see `asks_clarification` and `after_clarification`.
+    """
+    if is_question(caller_text) and path in ("no_answer", "guard_rejected"):
         return path
-    if _ASKED_TO_REPEAT.search(_fold(bot_text)):
-        return "clarification_failed"
     return None
+
+
+def asks_clarification(action: str, guard: str) -> bool:
+    """The dialogue answered the caller's question with a clarifying question (its "clarify" action).
+
+    A flow's "clarify" (asking again for a file number) is a step of a procedure, not a question the
+    documentation left open.
+    """
+    return action == "clarify" and not (guard or "").startswith("dialogue/flow:")
+
+
+def after_clarification(path: str, action: str, guard: str) -> Clarification:
+    """What the caller's next turn did to an open clarifying question.
+
+    resolved: the bot then answered from the documents; pending: the caller asked to hear it again or
+    nothing was heard; failed: anything else (no answer, another clarifying question, a request for an
+    adviser, a goodbye, an error). A call that ends or is transferred while it is open failed too.
+    """
+    if action in ("", "answer") and path in ANSWERED_PATHS:
+        return "resolved"
+    if (guard or "") in _STILL_CLARIFYING:
+        return "pending"
+    return "failed"
 
 
 def first_scheme(sources: list[Any]) -> str:

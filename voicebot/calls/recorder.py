@@ -53,6 +53,8 @@ class CallRecorder:
         self._turn_started: dict[str, float] = {}
         self._handed_off: set[str] = set()
         self._last_scheme: dict[str, str] = {}
+        # call id -> the question the bot answered with a clarifying question, until the caller's next turn
+        self._clarifying: dict[str, dict[str, Any]] = {}
         self._dtmf: dict[str, list[int]] = {}  # call id -> [keys pressed, of which "0"]
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -156,6 +158,7 @@ class CallRecorder:
             metrics.TRANSFERS.labels(str(d.get("reason", "")), str(d.get("status", ""))).inc()
             if str(d.get("status", "")).lower() not in ("refused", "failed", "error") and cid not in self._handed_off:
                 self._handed_off.add(cid)
+                await self._clarification_failed(cid, event.ts)
                 await self._question_before_transfer(cid, event.ts)
                 await self._handoff(event)
         elif event.type == "dtmf":
@@ -163,13 +166,14 @@ class CallRecorder:
             keys[0] += 1
             keys[1] += str(d.get("digit")) == "0"
         elif event.type == "call_ended":
+            await self._clarification_failed(cid, event.ts)  # the caller hung up on a clarifying question
             await self._store_dtmf_summary(cid, event.ts)
             await asyncio.to_thread(s.end_call, cid, ended_at=event.ts, reason=str(d.get("reason", "")),
                                     abnormal=d.get("reason") == "error")
             if cid in self._owned or self.record_foreign:
                 metrics.ACTIVE_CALLS.dec()
             metrics.CALLS_ENDED.labels(str(d.get("reason", ""))).inc()
-            for table in (self._detectors, self._turn_started, self._last_scheme):
+            for table in (self._detectors, self._turn_started, self._last_scheme, self._clarifying):
                 table.pop(cid, None)
             self._owned.discard(cid)
             self._handed_off.discard(cid)
@@ -202,7 +206,7 @@ class CallRecorder:
             interrupted=bool(d.get("interrupted")),
             caller_text_raw=str(raw_texts.get("caller_text", caller_text)) if raw else None,
             bot_text_raw=str(raw_texts.get("bot_text", bot_text)) if raw else None)
-        await self._record_question(cid, int(d.get("turn", 0)), event.ts, caller_text, bot_text, d, sources)
+        await self._record_question(cid, int(d.get("turn", 0)), event.ts, caller_text, d, sources)
         if sources:
             first = sources[0]
             topic = str(first.get("title") or first.get("id") or "") if isinstance(first, dict) else str(first)
@@ -212,19 +216,40 @@ class CallRecorder:
         for stage, ms in latency.items():
             metrics.TURN_STAGE_LATENCY.labels(stage).observe(ms / 1000.0)
 
-    async def _record_question(self, cid: str, turn: int, ts: float, caller_text: str, bot_text: str,
-                               d: dict[str, Any], sources: list) -> None:
-        """An unanswered question is work for a document owner: keep it (redacted) for the gaps page."""
+    async def _record_question(self, cid: str, turn: int, ts: float, caller_text: str, d: dict[str, Any],
+                               sources: list) -> None:
+        """An unanswered question is work for a document owner: keep it (redacted) for the gaps page.
+
+        So is a question the bot had to ask the caller to clarify (the dialogue's "clarify" action) when
+        the caller's next turn, a transfer or the call's end follows without an answer.
+        """
         own = outcomes.first_scheme(sources)
         if own and cid not in self._last_scheme:
             await asyncio.to_thread(self.store.set_call_scheme, cid, own)
         scheme = own or self._last_scheme.get(cid, "")
         if scheme:
             self._last_scheme[cid] = scheme
-        kind = outcomes.gap_kind(outcomes.answer_path(str(d.get("guard") or "")), caller_text, bot_text)
+        guard, action = str(d.get("guard") or ""), str(d.get("action") or "")
+        path = outcomes.answer_path(guard)
+        kind = outcomes.gap_kind(path, caller_text)
         if kind is not None:
             await asyncio.to_thread(self.store.add_question, cid, turn, ts=ts, kind=kind,
                                     text=redact(caller_text)[:500], scheme=scheme)
+        if cid in self._clarifying:
+            verdict = outcomes.after_clarification(path, action, guard)
+            if verdict == "failed":
+                await self._clarification_failed(cid, ts)
+            elif verdict == "resolved":
+                self._clarifying.pop(cid)
+        if outcomes.asks_clarification(action, guard) and outcomes.is_question(caller_text):
+            self._clarifying.setdefault(cid, {"turn": turn, "text": redact(caller_text)[:500], "scheme": scheme})
+
+    async def _clarification_failed(self, cid: str, ts: float) -> None:
+        """The question the bot asked the caller to clarify got no answer: work for a document owner."""
+        asked = self._clarifying.pop(cid, None)
+        if asked is not None:
+            await asyncio.to_thread(self.store.add_question, cid, asked["turn"], ts=ts, kind="clarification_failed",
+                                    text=asked["text"], scheme=asked["scheme"])
 
     async def _question_before_transfer(self, cid: str, ts: float) -> None:
         last = await asyncio.to_thread(self.store.last_question_turn, cid)

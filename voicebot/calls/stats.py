@@ -22,6 +22,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from voicebot.calls import rollup
 from voicebot.calls.rollup import HANDLE_BIN_S, LATENCY_BIN_MS
 from voicebot.calls.schema import calls, handoffs, refusals, turns
+from voicebot.calls.store import read_snapshot
 
 GROUPS = {"hour": 3600, "day": 86400}
 PERCENTILES = (50, 95)
@@ -199,7 +200,7 @@ def collect(engine, w: Window, use_rollup: bool = True) -> Agg:
     """The window's figures: counters for its whole buckets, rows for the partial ones at each end."""
     size, off = w.size, w.tz_offset_s
     lo, hi = math.ceil((w.start + off) / size), math.floor((w.end + off) / size)
-    with engine.connect() as conn:
+    with read_snapshot(engine) as conn:  # counters and rows of the same state, while calls are recorded
         if not use_rollup or lo >= hi:
             return raw(conn, w, w.start, w.end)
         agg = from_rollup(conn, w, lo, hi)

@@ -7,17 +7,40 @@ Every write commits at once, so a worker crash loses at most what was not yet wr
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from voicebot.calls import migrations, outcomes, rollup, schema
 from voicebot.calls.schema import calls, events, handoffs, questions, refusals, sessions, turns, users, workers
+
+
+@contextlib.contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only connection whose statements all see the same committed state.
+
+    A report made of several SELECTs (topics, then the count of questions still pending) must not mix
+    states when the background grouping commits between two of them: the page would read "nothing
+    pending" next to topics from before, and stop polling. PostgreSQL: one REPEATABLE READ transaction.
+    SQLite: pysqlite opens no transaction before a SELECT (each one would be its own snapshot), so BEGIN is
+    sent by hand; in WAL mode the snapshot of the first SELECT holds until the end, without blocking writers.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.rollback()  # nothing was written: end the snapshot
 
 
 def default_url(data_dir: Path) -> str:

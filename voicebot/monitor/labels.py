@@ -111,7 +111,7 @@ def register_filters(env: Any) -> None:
 
 
 GAP_KIND_FR = {"no_answer": "pas de réponse", "guard_rejected": "réponse bloquée par la vérification",
-               "clarification_failed": "question incomprise", "transferred": "transféré après la question"}
+               "clarification_failed": "précision demandée, restée sans réponse", "transferred": "transféré après la question"}
 GAP_STATUS_FR = {"": "À traiter", "document_added": "Document ajouté", "out_of_scope": "Hors périmètre"}
 DIFF_KIND_FR = {"amount": "montant", "rate": "taux", "date": "date", "age": "âge", "threshold": "seuil",
                 "number": "nombre", "text": "texte", "added": "ligne ajoutée", "removed": "ligne retirée"}

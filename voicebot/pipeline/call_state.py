@@ -42,6 +42,9 @@ class TurnTimes:
     bot_text: list[str] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
     guard: str | None = None
+    # The dialogue's decision for this turn (answer | clarify | transfer | hangup): the store reads a
+    # clarifying question from it, to tell when a clarification failed (calls/outcomes.py).
+    action: str = ""
     interrupted: bool = False
     published: bool = False
 
@@ -111,6 +114,7 @@ class CallState:
             "latency_ms": t.latency_ms(),
             "sources": t.sources,
             "guard": t.guard,
+            "action": t.action,
             "interrupted": t.interrupted,
         }
         # ids, sizes and timings only: the texts go out redacted through publish(), never to the log

@@ -173,6 +173,7 @@ class Responder(FrameProcessor):
         """A reply with a fixed sentence: transfer, goodbye, clarification, repeat, a flow's step."""
         turn = self._state.turn(turn_no)
         turn.guard = turn.guard or f"dialogue/{reply.intent}"
+        turn.action = reply.action
         if reply.meta.sources:
             turn.sources = reply.meta.sources
         for src in reply.meta.sources:  # a flow's back-office lookup (redacted audit): live and in the records
@@ -199,6 +200,7 @@ class Responder(FrameProcessor):
             await self._fixed_reply(reply, frame.turn)
             return
         st.bot_turn = frame.turn
+        turn.action = reply.action
         st.publish("state", state="thinking")
         meta = reply.meta
         buffer, spoken, first = "", [], True
