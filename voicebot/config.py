@@ -76,6 +76,10 @@ class STTSettings(Section):
                             "scheduler (faster-whisper's BatchedInferencePipeline; worth it on a GPU, 1 on CPU).")
     shed_backlog: int = Field(1, ge=0, description="Speculative transcriptions are shed (not queued) when this "
                               "many jobs already wait and every decoder is busy: real turns come first.")
+    encoder_window: Literal["full", "speech"] = Field(
+        "full", description="'full': Whisper's encoder runs on its 30-s window (the turn padded with silence); "
+        "'speech': on the turn plus 0.5 s, so its cost follows the turn's length (about 1 s less per turn on 2 "
+        "CPU cores; benchmarks/stt_wer.py --encoder-window speech gives WER and time both ways).")
 
 
 class LLMSettings(Section):

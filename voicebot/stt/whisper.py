@@ -8,6 +8,7 @@ semaphore so that it never stalls the event loop that paces the calls' audio.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,20 +36,53 @@ class Transcript:
     elapsed_s: float
 
 
+def speech_window_frames(samples: int) -> int:
+    """Mel frames the encoder gets in the 'speech' window: the turn plus 0.5 s, in steps of 1 s, at most 30 s."""
+    frames = samples // 160 + 50  # 100 frames per second at 16 kHz, then 0.5 s of margin
+    return min(3000, -(-frames // 100) * 100)
+
+
+def _window_model(base: type) -> type:
+    """faster-whisper's model with an encoder that can stop at the end of the turn.
+
+    Whisper's encoder always runs on a 30-s window (the turn padded with silence): on 2 CPU cores that is
+    about 1.5 s per turn whatever its length, the largest stage of a voice turn (benchmarks/results/
+    2026-12-02-vm-2cpu/LATENCY-README.md). Cutting the padding off the features makes the encoder's cost
+    follow the turn's length. Owned here because faster-whisper offers no option for it; the frame count
+    is per thread, since several transcriptions may run at once.
+    """
+
+    class WindowedWhisperModel(base):
+        frames = threading.local()
+
+        def encode(self, features: np.ndarray):
+            keep = getattr(self.frames, "n", 0)
+            if keep and features.shape[-1] > keep:
+                features = np.ascontiguousarray(features[..., :keep])
+            self.frames.last = int(features.shape[-1])
+            return super().encode(features)
+
+    return WindowedWhisperModel
+
+
 class WhisperEngine:
     """A loaded faster-whisper model and the options every call uses."""
 
     def __init__(self, model_path: Path | str, *, device: str = "cpu", compute_type: str = "int8",
                  language: str = "fr", beam_size: int = 1, cpu_threads: int = 0, max_parallel: int = 1,
-                 batch_size: int = 1, shed_backlog: int = 1, speculative_max_wait_s: float = 0.5):
+                 batch_size: int = 1, shed_backlog: int = 1, speculative_max_wait_s: float = 0.5,
+                 encoder_window: str = "full"):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         from voicebot.stt.scheduler import STTScheduler
 
+        if encoder_window not in ("full", "speech"):
+            raise ValueError(f"encoder_window must be 'full' or 'speech', not {encoder_window!r}")
         self.language = language
         self.beam_size = beam_size
-        self.model = WhisperModel(str(model_path), device=device, compute_type=compute_type,
-                                  cpu_threads=cpu_threads, num_workers=max_parallel)
+        self.encoder_window = encoder_window
+        self.model = _window_model(WhisperModel)(str(model_path), device=device, compute_type=compute_type,
+                                                 cpu_threads=cpu_threads, num_workers=max_parallel)
         # Several calls' turns decoded in one batch (worth it on a GPU; batch_size 1 on CPU).
         self.batched = BatchedInferencePipeline(self.model) if batch_size > 1 else None
         self.scheduler = STTScheduler(self.transcribe_batch, max_parallel=max_parallel, batch_size=batch_size,
@@ -61,9 +95,15 @@ class WhisperEngine:
 
             audio = soxr.resample(audio, sample_rate, 16000, quality="HQ")
         t0 = time.monotonic()
-        segments, _info = self.model.transcribe(audio, language=self.language, beam_size=self.beam_size,
-                                                **DECODE_OPTIONS)
-        return _transcript(list(segments), len(audio) / 16000, time.monotonic() - t0)
+        frames = self.model.frames
+        frames.n = speech_window_frames(len(audio)) if self.encoder_window == "speech" else 0
+        try:
+            segments, _info = self.model.transcribe(audio, language=self.language, beam_size=self.beam_size,
+                                                    **DECODE_OPTIONS)
+            segs = list(segments)
+        finally:
+            frames.n = 0
+        return _transcript(segs, len(audio) / 16000, time.monotonic() - t0)
 
     def transcribe_batch(self, audios: list[np.ndarray]) -> list[Transcript]:
         """Transcribe several turns (float32, 16 kHz) at once: one batched decode when batching is on.

@@ -1,0 +1,46 @@
+"""The 'speech' encoder window: Whisper's encoder runs on the turn (plus 0.5 s), not a 30-s padded window,
+and the transcripts stay right. Real model, real clips; time is the benchmark's business (stt_wer.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from core_support import clip, transcripts
+
+from benchmarks.text_metrics import wer
+from voicebot.config import load_settings
+from voicebot.models import resolve
+from voicebot.stt.whisper import WhisperEngine, speech_window_frames
+from voicebot.telephony.caller import read_wav
+
+pytestmark = pytest.mark.models
+CLIPS = ["029.wav", "002.wav", "001.wav"]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    settings = load_settings(overrides={"server.data_dir": str(tmp_path_factory.mktemp("stt-window-data"))})
+    return resolve("stt", settings).path
+
+
+@pytest.mark.parametrize(("seconds", "frames"), [(0.1, 100), (2.0, 300), (2.6, 400), (29.6, 3000), (45.0, 3000)])
+def test_the_window_covers_the_turn_and_half_a_second_in_whole_seconds(seconds, frames):
+    assert speech_window_frames(int(seconds * 16000)) == frames
+
+
+def test_an_unknown_window_is_refused_with_its_name(model_path):
+    with pytest.raises(ValueError, match="'half'"):
+        WhisperEngine(model_path, encoder_window="half")
+
+
+def test_speech_window_encodes_only_the_turn_and_transcribes_it_as_well(model_path):
+    full = WhisperEngine(model_path, cpu_threads=2)
+    short = WhisperEngine(model_path, cpu_threads=2, encoder_window="speech")
+    refs = transcripts()
+    for name in CLIPS:
+        audio = read_wav(clip(name), 16000).astype(np.float32) / 32768.0
+        a, b = full.transcribe(audio), short.transcribe(audio)
+        assert full.model.frames.last == 3000  # the stock path pads to 30 s
+        assert short.model.frames.last == speech_window_frames(len(audio)) < 3000
+        assert short.model.frames.n == 0  # the window is per transcription, never left set
+        assert wer(refs[name], b.text) <= max(0.5, wer(refs[name], a.text) + 0.15), (name, a.text, b.text)
