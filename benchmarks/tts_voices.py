@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from benchmarks.text_metrics import normalise_words
+from benchmarks.text_metrics import normalise_words, word_edits
 from voicebot.config import Settings, load_settings
 from voicebot.french import phrases
 from voicebot.french.speech import split_speakable, to_speech
@@ -103,13 +103,7 @@ def telephone(audio: np.ndarray, rate: int) -> np.ndarray:
 def edits(reference: str, hypothesis: str) -> tuple[int, int, int]:
     """(word edits, reference words, hypothesis words) after the same speech normalisation of both texts."""
     ref, hyp = normalise_words(to_speech(reference)), normalise_words(to_speech(hypothesis))
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1], len(ref), len(hyp)
+    return word_edits(ref, hyp), len(ref), len(hyp)
 
 
 async def speak(engine: TTSEngine, text: str) -> tuple[np.ndarray, float, float]:
