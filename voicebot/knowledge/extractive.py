@@ -24,7 +24,7 @@ from voicebot.knowledge.documents import SearchHit
 from voicebot.knowledge.embedding import Embedder
 from voicebot.knowledge.retrieval import Retriever
 from voicebot.knowledge.settings import KnowledgeSettings
-from voicebot.french.text import sentences, stems
+from voicebot.french.text import fold, sentences, stems
 
 _LABELLED = re.compile(r"^([^:]{2,80}?)\s+:\s+(.+)$")
 NATIONAL_SCHEMES_QUEUE = "other"
@@ -93,20 +93,26 @@ class ExtractiveAnswerer:
         relevance = max(h.relevance for h in kept[:3])
         if named and strength >= 0.9:
             relevance += self.settings.named_scheme_bonus
-        elif self.unknown_terms(question):
+        elif self.unknown_terms(question, hits) or foreign_subject(question, kept):
             relevance = min(relevance, self.settings.min_relevance - 0.01)  # it asks about what the base lacks
         return Retrieved(kept, relevance >= self.settings.min_relevance, relevance)
 
-    def unknown_terms(self, question: str) -> list[str]:
-        """Content words of the question that no document uses and the lexicon does not know."""
-        words = [w for w in lexicon.normalise(question).replace("'", " ").split()
+    def unknown_terms(self, question: str, hits: list[SearchHit] | None = None) -> list[str]:
+        """Content words of the question that no document uses and the lexicon does not know.
+
+        Question words ("pourcentage", "délai") are not topics; a word sharing its first five letters with
+        a word of the passages found ("revends" / "revente") is known.
+        """
+        words = [w for w in lexicon.normalise(question).replace("'", " ").replace("-", " ").split()
                  if len(w) >= 4 and not w.isdigit() and w not in lexicon.SYNONYMS
-                 and w not in lexicon.COMMON_WORDS]
+                 and w not in lexicon.COMMON_WORDS and w not in lexicon.NUMBER_WORDS
+                 and w not in lexicon.alias_words() and not lexicon.is_question_word(w)]
         terms = [t for t in stems(" ".join(words)) if len(t) >= 3]
         if not terms:
             return []
         df = self.retriever.store.term_frequencies(terms)
-        return [t for t in terms if not df.get(t)]
+        near = stem_keys([t for h in hits or [] for t in stems(h.chunk.indexed_text())])
+        return [t for t in terms if not df.get(t) and not (len(t) >= 5 and t[:5] in near)]
 
     def no_answer(self, retrieved: Retrieved) -> Answer:
         return Answer(answer=phrases.NO_ANSWER, sources=[], grounded=False, fallback="no_answer",
@@ -127,11 +133,17 @@ class ExtractiveAnswerer:
             return self.no_answer(retrieved)
         picked = self.pick(question, retrieved.hits, facet or lexicon.facet(question))
         best = retrieved.hits[0].chunk
-        display = picked.sentence
+        first, second = picked.sentence, picked.extra
+        if second and missing_figure(question, first) and not missing_figure(question, second):
+            first, second = second, first  # the sentence with the figure asked comes first
+        first = premise_reply(question, first) + first
+        display = f"{first} {second}" if second else first
         if best.effective_from and best.effective_from.year > 1970:
             display += " " + phrases.IN_FORCE_SINCE.format(date=french_date(best.effective_from))
         offer = _offer(picked.facet, retrieved.hits)
-        spoken = short_for_speech(picked.sentence, self.settings.spoken_max_words)
+        spoken = short_for_speech(first, self.settings.spoken_max_words)
+        if second and heard_words(f"{spoken} {second}") <= self.settings.spoken_max_words:
+            spoken = f"{spoken} {second}"
         if len(spoken.split()) < 6 and best.scheme in lexicon.BY_ID:
             spoken = f"Pour {lexicon.BY_ID[best.scheme].name}, {spoken[0].lower()}{spoken[1:]}"
         if offer:
@@ -153,12 +165,13 @@ class ExtractiveAnswerer:
                 labels.append(label)
         if not candidates:
             return Picked(phrases.NO_ANSWER, None)
-        asked = set(stems(question))
-        query = lexicon.rewrite(question, with_scheme=False)
+        query = lexicon.rewrite(question, with_scheme=False, scheme=hits[0].chunk.scheme)
+        asked = set(stems(query))
         weights = self.retriever.term_weights(list(dict.fromkeys(stems(query))))
         total = sum(weights.values()) or 1.0
-        lexical = np.array([sum(w for t, w in weights.items() if t in set(stems(c[3]))) / total
-                            for c in candidates])  # IDF-weighted: the rare words of the question decide
+        keys = [stem_keys(stems(c[3])) for c in candidates]
+        lexical = np.array([sum(w for t, w in weights.items() if matches(t, k)) / total
+                            for k in keys])  # IDF-weighted: the rare words of the question decide
         dense = np.zeros(len(candidates))
         embedder = self.embedder
         if embedder is not None:
@@ -171,11 +184,13 @@ class ExtractiveAnswerer:
                                 for c in candidates])
         # An item whose label names what was asked ("Navigo Mois" for "le passe Navigo mois") beats a
         # sentence elsewhere that only shares a common word ("un mois de transport coûterait…").
-        label_bonus = np.array([0.15 * len(asked & set(stems(lab))) / max(1, len(set(stems(lab))))
-                                for lab in labels])
+        label_bonus = np.array([0.25 * sum(matches(t, stem_keys(asked)) for t in set(stems(lab)))
+                                / max(1, len(set(stems(lab)))) for lab in labels])
         score = 0.5 * dense + 0.5 * lexical + rank_bonus + intent + facet_bonus + label_bonus
         best = int(np.argmax(score))
-        return Picked(_as_sentence(candidates[best][2]), candidates[best][4] or facet)
+        other = _complement(best, [c[0] for c in candidates], keys, weights, score, question)
+        extra = _as_sentence(candidates[other][2]) if other is not None else None
+        return Picked(_as_sentence(candidates[best][2]), candidates[best][4] or facet, extra)
 
     def compose(self, question: str, hits: list[SearchHit]) -> str:
         """The display answer for `hits` (kept for callers of the former API)."""
@@ -199,6 +214,28 @@ class Picked:
 
     sentence: str
     facet: str | None
+    extra: str | None = None  # a sentence of the same passage that answers what the first leaves out
+
+
+def _complement(best: int, hit_of: list[int], keys: list[set[str]], weights: dict[str, float],
+                score: np.ndarray, question: str) -> int | None:
+    """A second sentence of the best one's passage, when it alone holds a rare word of the question.
+
+    "je suis au RSA, j'ai droit aux transports gratuits ?": the public (RSA) and the advantage (gratuits)
+    are two items of one section; the caller needs both.
+    """
+    asked_words = {w for w in lexicon.normalise(question).replace("'", " ").split()
+                   if w in lexicon.COMMON_WORDS or lexicon.is_question_word(w)}
+    plain = set(stems(" ".join(asked_words)))
+    content = {t: w for t, w in weights.items() if len(t) >= 4 and t not in plain}
+    covered = [w for t, w in content.items() if matches(t, keys[best])]
+    missing = {t: w for t, w in content.items() if not matches(t, keys[best])}
+    if not covered or not missing:
+        return None
+    floor = 0.7 * max(covered)
+    options = [i for i in range(len(keys)) if i != best and hit_of[i] == hit_of[best]
+               and any(w >= floor and matches(t, keys[i]) for t, w in missing.items())]
+    return max(options, key=lambda i: score[i]) if options else None
 
 
 def _offer(answered: str | None, hits: list[SearchHit]) -> str | None:
@@ -265,17 +302,76 @@ def _labelled_sentences(text: str) -> list[tuple[str, str]]:
     return out
 
 
+_WANTS_PERCENT = re.compile(r"\b(pourcent\w*|pour cent|taux)\b|%", re.IGNORECASE)
+_WANTS_AGE = re.compile(r"\b(quel [aâ]ge|[aâ]ge (minimum|maximum|limite))\b", re.IGNORECASE)
+_COUNT_OF = re.compile(r"\bcombien de ([a-zà-ÿ]{4,})", re.IGNORECASE)
+_MONEY = re.compile(r"\d\s*(€|euros?\b|M€|Md€)")
+
+
 def _intent_bonus(question: str, sentence: str) -> float:
-    """Favour sentences carrying the kind of figure the question asks for (amount, phone, date)."""
+    """Favour sentences carrying the kind of figure asked: phone, date, percentage, age, count, or amount."""
     keys = figures.keys(sentence)
     bonus = 0.0
     if _WANTS_PHONE.search(question) and any(k.startswith("tel:") for k in keys):
         bonus += 0.5
     if _WANTS_DATE.search(question) and any(k.startswith("d:") for k in keys):
         bonus += 0.3
-    if _WANTS_FIGURE.search(question) and re.search(r"\d\s*(€|%|euros?|M€|ans\b|mois\b)", sentence):
-        bonus += 0.25
+    count = _COUNT_OF.search(question)
+    if _WANTS_PERCENT.search(question):
+        bonus += 0.35 if "%" in sentence else 0.0
+    elif _WANTS_AGE.search(question):
+        bonus += 0.3 if re.search(r"\d+\s*ans\b", sentence) else 0.0
+    elif count and count.group(1).lower() not in ("temps", "fois", "mois", "jours", "annees", "années"):
+        bonus += 0.35 if re.search(rf"\d[\d\s]*\s+(de\s+)?{re.escape(fold(count.group(1))[:5])}",
+                                   fold(sentence)) else 0.0
+    elif _WANTS_FIGURE.search(question) or lexicon.facet(question) == "price":
+        if _MONEY.search(sentence):
+            bonus += 0.3
+        elif re.search(r"\d\s*(%|ans\b|mois\b)", sentence):
+            bonus += 0.1
+        elif not re.search(r"gratuit", sentence, re.IGNORECASE):
+            bonus -= 0.2  # an amount is asked: a sentence without one does not answer
     return bonus
+
+
+def premise_reply(question: str, sentence: str) -> str:
+    """"Oui. " or "Non. " when the caller states an amount or a rate ("c'est 2 000 euros, c'est ça ?")."""
+    stated = [(f.key, f.unit) for f in figures.extract(question) if f.key.startswith("n:") and f.unit in ("€", "%")]
+    if not stated:
+        return ""
+    have = figures.unit_keys(sentence)
+    if all(figures.supported(f, have) for f in stated):
+        return "Oui. "
+    units = {u for _, u in stated}
+    return "Non. " if any(k.startswith("n:") and u in units for k, u in have) else ""
+
+
+def stem_keys(words: list[str] | set[str]) -> set[str]:
+    """Stems and their five-letter prefixes: 'revend' (revends) meets 'revent' (revente)."""
+    return set(words) | {w[:5] for w in words if len(w) >= 5}
+
+
+def matches(term: str, keys: set[str]) -> bool:
+    return term in keys or (len(term) >= 5 and term[:5] in keys)
+
+
+_PRICE_OF = re.compile(r"\b(?:montant|prix|cout|tarif|plafond)\s+(?:du |de la |de l'|des |de |d')(?:un |une )?"
+                       r"([a-z][\w-]{2,})")
+_PRICED_WORDS = frozenset("aide aides prime primes bourse bourses subvention subventions forfait forfaits passe pass "
+                          "carte cartes abonnement abonnements ticket tickets pret prets cheque cheques reduction "
+                          "remboursement dispositif".split())
+
+
+def foreign_subject(question: str, hits: list[SearchHit]) -> bool:
+    """'le montant du RSA': the thing whose price is asked is nothing the passages price (a near miss)."""
+    m = _PRICE_OF.search(lexicon.normalise(question))
+    if not m or m.group(1) in _PRICED_WORDS or lexicon.detect_schemes(question[m.start():], exact_only=True):
+        return False
+    head = stems(f"{m.group(1)} {lexicon.SYNONYMS.get(m.group(1), '')}")
+    if m.group(1) in lexicon.alias_words():
+        return False
+    priced = [s for h in hits for s in sentences(h.chunk.text) if _MONEY.search(s) or "%" in s]
+    return not any(matches(t, stem_keys(stems(s))) for s in priced for t in head)
 
 
 def _as_sentence(s: str) -> str:

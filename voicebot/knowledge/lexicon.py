@@ -59,7 +59,7 @@ SCHEMES: tuple[Scheme, ...] = (
     Scheme("ordinateur-seconde", "l'ordinateur des lycéens de seconde", (
         "ordinateur", "ordi", "ordinateur portable", "ordinateur de la region", "tablette")),
     Scheme("bacheliers-meritants", "l'aide aux bacheliers méritants", (
-        "bacheliers meritants", "bachelier meritant", "aide au merite", "prime bachelier", "mention tres bien",
+        "bacheliers meritants", "bachelier meritant", "aide au merite", "aide aux bacheliers", "bacheliers", "prime bachelier", "mention tres bien",
         "aide bachelier")),
     Scheme("bourse-sanitaire-sociale", "la bourse des formations sanitaires et sociales", (
         "bourse sanitaire", "formations sanitaires", "formation sanitaire", "sanitaires et sociales",
@@ -78,7 +78,8 @@ SCHEMES: tuple[Scheme, ...] = (
     Scheme("pret-rebond", "le Prêt Rebond", ("pret rebond", "pret rebonds", "prets rebond")),
     Scheme("fonds-garantie", "le fonds régional de garantie", ("fonds de garantie", "fond de garantie",
                                                                "fonds regional de garantie")),
-    Scheme("cheque-numerique", "le chèque numérique", ("cheque numerique", "commerce connecte",
+    Scheme("cheque-numerique", "le chèque numérique", ("cheque numerique", "commerce connecte", "commercant",
+                                                       "commercante", "commerce de proximite",
                                                        "cheque num")),
     Scheme("pass-culture", "le Pass Culture", ("pass culture", "passe culture", "pass'culture")),
     Scheme("pass-sport", "le Pass'Sport", ("pass sport", "passe sport", "pass'sport", "passport sport")),
@@ -89,7 +90,8 @@ BY_ID = {s.id: s for s in SCHEMES}
 
 # Aliases that are too generic to name a scheme on their own when a more specific one matched.
 _WEAK = {"imagine-r-junior": {"junior"}, "velo": {"velo", "velos"},
-         "ordinateur-seconde": {"ordinateur", "ordi", "ordinateur portable", "tablette"}, "manuels": {"manuels"}}
+         "ordinateur-seconde": {"ordinateur", "ordi", "ordinateur portable", "tablette"}, "manuels": {"manuels"},
+         "cheque-numerique": {"commercant", "commercante", "commerce de proximite"}}
 
 # Familiar words, acronyms and spoken forms → words the documents use (appended, never replacing).
 SYNONYMS: dict[str, str] = {
@@ -116,7 +118,31 @@ COMMON_WORDS = frozenset("""temps quoi fais fait faire chose truc comment combie
     dites dire peut peuvent pouvez doit doivent faut falloir fallait cinquante soixante quarante trente vingt cent
     cents mille deux trois quatre cinq sept huit neuf onze douze treize quatorze quinze seize premier premiere
     derniere dernier annee annees actuellement aujourd'hui demain hier cette celle celui alors bonjour merci
-    madame monsieur exemple genre vraiment normalement""".split())
+    madame monsieur exemple genre vraiment normalement aller recevoir toucher touche mettre envoyer acheter
+    achete payer paye importe n'importe suis sommes etes vais allez rentrer entrer partir venir trouver chercher comprendre""".split())
+# Spoken numbers are figures, never topics the base could lack ("dix-huit ans", "quatre-vingt-huit euros").
+NUMBER_WORDS = frozenset("""zero un une deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze
+    quinze seize vingt vingts trente quarante cinquante soixante cent cents mille million millions milliard""".split())
+# Spoken phrasings that carry a meaning the documents write in other words (appended to the query).
+PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), w) for p, w in (
+    (r"\b(sans (l'|les )?(aides?|subventions?|reductions?)|vrai (prix|cout)|vraiment|reellement|en vrai)\b",
+     "coût réel sans subventions"),
+    (r"\b(au total|en tout|tout compris|avec les frais)\b", "compris"),
+    (r"\b(choisir|choisit|choix)\b", "choix"),
+    (r"\b(revend\w*|revente)\b", "revente revendre"),
+    (r"\b(verse[es]?|versee?s?|verser|paye[es]?|payee?s?) (comment|en combien)|comment (elle|il) est (verse|paye)\w*",
+     "versement coupons"),
+    (r"\b(plusieurs fois|par mois|chaque mois|tous les mois|mensualites?|echelonner)\b", "mensuel prélèvements mensuels"),
+    (r"\b(minimum|au minimum|au moins)\b", "au moins"),
+    (r"\b(maximum|au maximum|au plus|jusqu'a combien)\b", "plafond plafonnée au plus"),
+    (r"(?<!cargo )\bvelos? electriques?\b", "assistance électrique"),
+    (r"\b(rentre|rentrer|entre|entrer) en (seconde|premiere|terminale|sixieme)\b", "rentrée élève"),
+    (r"\b(pourcentage|pourcent|pour cent|quel taux)\b", "taux %"),
+    (r"\b(perdu|perdue|vole|volee|casse|cassee)\b", "perdue volée remplacée"),
+))
+# Words of a scheme's alias that add nothing to its name ("carte imagine r", "prime velo").
+_GENERIC_NAME_WORDS = frozenset("carte passe pass forfait aide prime reduction agence cheque la le l' de d' du au a "
+                                "des les".split())
 _HESITATIONS = re.compile(r"\b(euh+|heu+|hum+|bah|ben|hein|bon ben|alors voila|voila|du coup|en fait|genre|"
                           r"oui bonjour|bonjour|allo|s'il vous plait|svp)\b")
 
@@ -127,13 +153,15 @@ FACETS: dict[str, re.Pattern[str]] = {
     "dates": re.compile(r"\b(quand|date|jusqu'a quand|delai|avant le|avant quelle|a partir de quand|limite|"
                         r"combien de (temps|fois|mois|annees)|duree|dure|valable|anciennete)\b"),
     "apply": re.compile(r"\b(demande[rz]?|comment (on )?(fai\w+|obten\w+|demand\w+|charg\w+)|ou (on |je )?"
-                        r"(fai\w+|demande|m'adresse)|inscri\w+|dossier|site|demarches?|souscri\w+|justificatifs?|"
+                        r"(fai\w+|demande|m'adresse)|inscri\w+|faire (mon|le|un) dossier|site|demarches?|souscri\w+|justificatifs?|"
                         r"papiers|pieces|s'adresser|litige|qui (accorde|donne|verse|gere|demande))\b"),
-    "conditions": re.compile(r"\b(droit|eligible|conditions?|qui peut|pour qui|qui a droit|quel age|age|"
+    "conditions": re.compile(r"\b(droit|eligible|conditions?|qui peut|pour qui|pour quel(le)?s? \w+|c'est pour|qui a droit|quel age|age|"
                              r"taille|combien de salaries|cumul\w*|occasion|entreprises? de)\b"),
-    "price": re.compile(r"\b(combien|montant|prix|cout\w*|tarif\w*|plafond|maximum|minimum|euros?|pourcent\w*|"
+    "price": re.compile(r"\b(combien|pourcentage|montant|prix|cout\w*|tarif\w*|plafond|maximum|minimum|euros?|pourcent\w*|"
                         r"pourcentage|taux|payer|paye|payant|gratuit\w*|cher|rembourse\w*|reduction|subvention)\b"),
 }
+# Asked whether the region helps or gives ("la région aide pour le permis ?"): the amount answers it.
+_HELP = re.compile(r"\b(aid\w*|donne\w*|verse\w*|prime|touche\w*|subventionne\w*)\b")
 # Section headings (folded) of the sample base → facet.
 HEADING_FACETS = {
     "prix": "price", "montant": "price", "tarifs": "price", "aide": "price", "forfaits": "price",
@@ -222,6 +250,14 @@ def phonetic(text: str) -> str:
 _LETTER_NAMES = {"t": "te", "p": "pe", "m": "em", "r": "er", "b": "be", "v": "ve", "s": "es", "c": "se"}
 
 
+_ELISION = re.compile(r"\b(l|d|j|n|m|s|t|c|qu|jusqu|lorsqu|puisqu)'")
+
+
+def _unelide(text: str) -> str:
+    """An elided article or pronoun as a word of its own ("l'aide" → "l' aide")."""
+    return _ELISION.sub(r"\1' ", text)
+
+
 def _age(text: str) -> int | None:
     m = _AGE.search(text)
     if not m:
@@ -236,11 +272,12 @@ def detect_schemes(text: str, exact_only: bool = False) -> list[tuple[str, float
     if not norm:
         return []
     words = norm.split()
+    spaced = _unelide(norm)  # "l'aide au permis" names "aide au permis"
     found: dict[str, float] = {}
     for scheme in SCHEMES:
         best = 0.0
         for alias in scheme.aliases:
-            if re.search(rf"(?<![\w']){re.escape(alias)}(?![\w])", norm):
+            if re.search(rf"(?<![\w']){re.escape(_unelide(alias))}(?![\w])", spaced):
                 exact = 0.95 + 0.05 * min(len(alias), 20) / 20  # the longer (more specific) name wins a tie
                 best = max(best, exact if alias not in _WEAK.get(scheme.id, ()) else 0.8)
                 continue
@@ -265,8 +302,15 @@ def detect_schemes(text: str, exact_only: bool = False) -> list[tuple[str, float
     return sorted(found.items(), key=lambda kv: -kv[1])
 
 
+_SOCIAL_AID = re.compile(r"\b(rsa|ass|css|cmu|ame|complementaire sante solidaire|allocation de solidarite)\b")
+_TRANSPORT_PRICE = re.compile(r"\b(transports?|metro|bus|rer|tram|train|navigo|passe?|forfait|ticket|reduction|reduc|gratuit\w*|tarif\w*)\b")
+
+
 def _audience(norm: str, found: dict[str, float]) -> None:
-    """Imagine R vs imagine R Junior by the traveller's age or school level."""
+    """Imagine R vs imagine R Junior by the traveller's age or school level; social aid → Solidarité Transport."""
+    if _SOCIAL_AID.search(norm) and _TRANSPORT_PRICE.search(norm) and "solidarite-transport" not in found:
+        found.pop("navigo", None)  # a caller on social aid asking about transport fares: the reduced fares
+        found["solidarite-transport"] = 0.95
     age = _age(norm)
     child = bool(_CHILD.search(norm)) and (age is None or age <= 11)
     student = bool(_STUDENT.search(norm)) or (age is not None and 12 <= age <= 25)
@@ -300,11 +344,24 @@ def cue_scheme(text: str, among: tuple[str, ...] | None = None) -> str | None:
 
 
 def facet(text: str) -> str | None:
-    norm = normalise(text)
+    """What is asked: the scheme's own name says nothing of it ("la réduction solidarité", "l'aide au permis")."""
+    norm = normalise(strip_names(text))
     for name, pattern in FACETS.items():
         if pattern.search(norm):
             return name
-    return None
+    return "price" if _HELP.search(norm) else None
+
+
+@lru_cache(maxsize=1)
+def alias_words() -> frozenset[str]:
+    """Every word of every scheme name the lexicon knows ("equi", "tables", "tepe")."""
+    return frozenset(w for sc in SCHEMES for a in sc.aliases for w in a.replace("'", " ").replace("-", " ").split())
+
+
+def is_question_word(word: str) -> bool:
+    """A word that says what is asked (a facet or a help verb), not what it is about."""
+    return any(p.fullmatch(word) or p.search(f" {word} ") for p in (*FACETS.values(), _HELP)) or any(
+        p.search(word) for p, _ in PHRASES)
 
 
 def label_facet(sentence: str) -> str | None:
@@ -329,7 +386,7 @@ def family(text: str) -> str | None:
     return None
 
 
-def rewrite(text: str, with_scheme: bool = True) -> str:
+def rewrite(text: str, with_scheme: bool = True, scheme: str | None = None) -> str:
     """The question for retrieval: hesitations out, familiar words and acronyms expanded.
 
     Also the documents' name of the scheme it names (for retrieval; not for picking a sentence).
@@ -346,10 +403,32 @@ def rewrite(text: str, with_scheme: bool = True) -> str:
     for f in extract(text):
         if f.key.startswith("n:") and not any(c.isdigit() for c in f.text):
             extra.append(f.key[2:] + (" %" if f.unit == "%" else " €" if f.unit == "€" else ""))
-    body = text.strip()
-    if not with_scheme:  # every sentence of the scheme shares its name: leave it out to pick a sentence
-        for scheme in SCHEMES:
-            for alias in scheme.aliases:
-                if len(alias) >= 5 and alias in fold(scheme.name):
-                    body = re.sub(rf"(?i)(?<![\w']){re.escape(alias)}(?![\w])", " ", fold(body))
+    for pattern, words in PHRASES:
+        if pattern.search(norm):
+            extra.append(words)
+    body = text.strip() if with_scheme else strip_names(text, scheme)
     return " ".join([body, *extra])
+
+
+def _name_only(alias: str, scheme: Scheme) -> bool:
+    """The alias says nothing but the scheme's name ("carte imagine r", "prime velo"; not "ticket de bus")."""
+    name = set(fold(scheme.name).replace("'", " ").split())
+    return all(w in name or w in _GENERIC_NAME_WORDS for w in alias.replace("'", " ").split())
+
+
+def strip_names(text: str, scheme: str | None = None) -> str:
+    """The question without the scheme's name: every sentence of the scheme shares it, so it cannot pick one.
+
+    Only the name of `scheme` (default: the scheme the text names best) goes: "le chèque numérique paie un
+    ordinateur ?" keeps "ordinateur", the name of another scheme.
+    """
+    body = _unelide(fold(text))
+    found = detect_schemes(text, exact_only=True)
+    named = {scheme} if scheme else {found[0][0]} if found else set()
+    for scheme_ in SCHEMES:
+        if scheme_.id not in named:
+            continue
+        for alias in sorted(scheme_.aliases, key=len, reverse=True):
+            if len(alias) >= 5 and _name_only(alias, scheme_):
+                body = re.sub(rf"(?<![\w']){re.escape(_unelide(alias))}(?![\w])", " ", body)
+    return " ".join(body.split())
