@@ -51,7 +51,7 @@ PAUSED = [  # (first clause, rest): a caller stops after the first part and goes
 PAUSE_KINDS = [("pause 400 ms", 0.4), ("pause 650 ms", 0.65), ("pause 900 ms", 0.9), ("« euh » + 300 ms", None)]
 
 GRID = [  # label, settings (each explicit: the defaults move)
-    ("VAD stop 0.5 s + Smart Turn 0.5 (the default until 2026-12-02)", dict(vad_stop_s=0.5, smart_turn=True)),
+    ("VAD stop 0.5 s + Smart Turn 0.5 (the default)", dict(vad_stop_s=0.5, smart_turn=True)),
     ("VAD stop 0.2 s + Smart Turn 0.5", dict(vad_stop_s=0.2, smart_turn=True)),
     ("VAD stop 0.3 s + Smart Turn 0.5", dict(vad_stop_s=0.3, smart_turn=True)),
     ("VAD stop 0.2 s + Smart Turn 0.7", dict(vad_stop_s=0.2, smart_turn=True, smart_turn_threshold=0.7)),
@@ -61,7 +61,7 @@ GRID = [  # label, settings (each explicit: the defaults move)
     ("VAD stop 0.2 s, no Smart Turn", dict(vad_stop_s=0.2, smart_turn=False)),
     ("VAD stop 0.3 s, no Smart Turn", dict(vad_stop_s=0.3, smart_turn=False)),
     ("VAD stop 0.5 s, no Smart Turn", dict(vad_stop_s=0.5, smart_turn=False)),
-    ("VAD stop 1.0 s, no Smart Turn (the default)", dict(vad_stop_s=1.0, smart_turn=False)),
+    ("VAD stop 1.0 s, no Smart Turn", dict(vad_stop_s=1.0, smart_turn=False)),
 ]
 # Real recorded read sentences (Picovoice, FLEURS): long enough to pause in the middle.
 SPLICE_CLIPS = ["001.wav", "002.wav", "004.wav", "005.wav", "006.wav", "007.wav", "008.wav", "009.wav", "010.wav",
