@@ -10,12 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-from voicebot.process import free_port
+from voicebot.process import ChildExited, free_port, wait_http_ready
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VOICEBOT_SHARED_DIR", REPO.parent / "shared"))
@@ -56,16 +54,12 @@ class ServerProcess:
                                "--data-dir", str(self.data_dir)]
         self.proc = subprocess.Popen(cmd, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **self.env), cwd=REPO)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+        try:
+            ready = wait_http_ready(self.proc, f"{self.url}/healthz", timeout, interval=0.3)
+        except ChildExited as e:
+            raise RuntimeError(f"server exited ({e.returncode}):\n{self.log()[-3000:]}") from None
+        if ready:
+            return self
         self.stop()
         raise RuntimeError(f"server not healthy after {timeout} s:\n{self.log()[-3000:]}")
 

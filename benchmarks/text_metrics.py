@@ -23,10 +23,15 @@ def wer(reference: str, hypothesis: str) -> float:
     ref, hyp = normalise_words(reference), normalise_words(hypothesis)
     if not ref:
         return 0.0 if not hyp else 1.0
+    return word_edits(ref, hyp) / len(ref)
+
+
+def word_edits(ref: list[str], hyp: list[str]) -> int:
+    """Levenshtein distance between two word lists (substitutions, insertions, deletions)."""
     prev = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         cur = [i] + [0] * len(hyp)
         for j, h in enumerate(hyp, 1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
-    return prev[-1] / len(ref)
+    return prev[-1]

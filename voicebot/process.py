@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -41,3 +42,32 @@ def stop_process_group(proc: subprocess.Popen | None, timeout: float = 5.0) -> N
         except ProcessLookupError:
             pass
         proc.wait(timeout)
+
+
+class ChildExited(Exception):
+    """A child server exited before it answered its readiness check."""
+
+    def __init__(self, returncode: int | None):
+        super().__init__(f"exited with status {returncode}")
+        self.returncode = returncode
+
+
+def wait_http_ready(proc: subprocess.Popen, url: str, timeout: float, interval: float = 0.2) -> bool:
+    """Poll ``url`` until it answers 200 (True), or ``timeout`` seconds pass (False).
+
+    The one readiness rule for child servers (the llama.cpp server, a benchmark's voicebot): raises
+    ChildExited as soon as ``proc`` dies, instead of waiting out the timeout.
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ChildExited(proc.returncode)
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(interval)
+    return False

@@ -61,7 +61,7 @@ async def test_baresip_hears_the_greeting_and_an_answer(tmp_path):
     assert _loud_seconds(heard, rate) > 4.0  # greeting + answer, not silence
     # What the bot logged it said (the call store), synthesised again with the bot's own voice, must be
     # what baresip heard: per-second correlation of the two signals after the G.711 line. (Whisper base
-    # cannot transcribe the offline espeak voice reliably — round-trip WER 0.97, benchmarks/tts_voices.py —
+    # cannot transcribe the offline espeak voice reliably — round-trip WER 0.96 through G.711, benchmarks/tts_voices.py —
     # so the signal itself is compared, which is stricter than a transcript.)
     assert recorded, "the call was not recorded"
     turns = recorded[0][1]

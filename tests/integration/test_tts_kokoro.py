@@ -16,6 +16,9 @@ async def test_kokoro_speaks_french_phonemes():
     ipa = await espeak_phonemes("Le ticket de métro coûte deux euros.", "fr")
     tokens = engine.tokens(ipa)
     assert len(tokens) >= 0.8 * len(ipa.replace(" ", ""))  # nearly every French IPA symbol is in the model
+    marked = await espeak_phonemes("Bonjour, vous êtes toujours là ?", "fr", punctuation=True)
+    assert ", " in marked and marked.endswith("?")  # the model hears the comma's pause and the question
+    assert {engine._vocab[","], engine._vocab["?"]} <= set(engine.tokens(marked))
     pcm = await engine.synthesize("Le ticket de métro coûte deux euros.")
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
     seconds = len(audio) / engine.sample_rate

@@ -11,12 +11,9 @@ import asyncio
 import logging
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
-from voicebot.process import die_with_parent, free_port, stop_process_group
+from voicebot.process import ChildExited, die_with_parent, free_port, stop_process_group, wait_http_ready
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +66,17 @@ class EmbeddedLlamaServer:
 
     def wait_ready(self, timeout: float = 120.0) -> "EmbeddedLlamaServer":
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise LLMServerError(
-                    f"llama.cpp server exited with status {self.proc.returncode} during start-up"
-                    + (f" (log: {self.log_file})" if self.log_file else "")
-                    + ("; is llama-cpp-python[server] installed?" if self.proc.returncode == 1 else "")
-                )
-            try:
-                if httpx.get(f"{self.base_url}/models", timeout=1.0).status_code == 200:
-                    log.info("embedded LLM ready at %s (%s)", self.base_url, self.model_path.name)
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        try:
+            ready = wait_http_ready(self.proc, f"{self.base_url}/models", timeout)
+        except ChildExited as e:
+            raise LLMServerError(
+                f"llama.cpp server exited with status {e.returncode} during start-up"
+                + (f" (log: {self.log_file})" if self.log_file else "")
+                + ("; is llama-cpp-python[server] installed?" if e.returncode == 1 else "")
+            ) from None
+        if ready:
+            log.info("embedded LLM ready at %s (%s)", self.base_url, self.model_path.name)
+            return self
         self.stop()
         raise LLMServerError(f"llama.cpp server not ready after {timeout:.0f} s")
 

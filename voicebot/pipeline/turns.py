@@ -45,7 +45,10 @@ _smart_turn_session: Any = None  # onnxruntime.InferenceSession, loaded by the f
 
 # The private parts of pipecat's Smart Turn that SharedSmartTurn relies on, and nothing else in voicebot
 # does: tests/integration/test_pipecat_adapter.py fails, naming the part, when a pipecat release moves one.
-PIPECAT_PRIVATE = ("_session", "_log_data", "_audio_buffer", "_model_executor", "_process_speech_segment")
+PIPECAT_PRIVATE = ("_session", "_log_data", "_audio_buffer", "_model_executor", "_process_speech_segment",
+                   "_predict_endpoint")
+# What SharedSmartTurn adds to pipecat's analyzer (the adapter test allows exactly these).
+ADAPTER_ATTRIBUTES = ("completion_threshold",)
 
 
 class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
@@ -56,8 +59,9 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
     early, during a pause, on a snapshot of the buffer.
     """
 
-    def __init__(self, *, params: SmartTurnParams, sample_rate: int):
+    def __init__(self, *, params: SmartTurnParams, sample_rate: int, completion_threshold: float = 0.5):
         global _smart_turn_session
+        self.completion_threshold = completion_threshold
         with _smart_turn_lock:
             if _smart_turn_session is None:
                 LocalSmartTurnAnalyzerV3.__init__(self, params=params, sample_rate=sample_rate)
@@ -67,6 +71,12 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
         super(LocalSmartTurnAnalyzerV3, self).__init__(params=params, sample_rate=sample_rate)
         self._log_data = False
         self._session = _smart_turn_session
+
+    def _predict_endpoint(self, audio_array: Any) -> dict[str, Any]:
+        """The model's prediction (pipecat's code), with our threshold on its probability instead of its fixed 0.5."""
+        result = super()._predict_endpoint(audio_array)
+        result["prediction"] = 1 if result["probability"] > self.completion_threshold else 0
+        return result
 
     def predict_soon(self) -> asyncio.Future:
         """Start the end-of-turn prediction on the audio so far, without touching the analyzer's state."""
@@ -89,7 +99,8 @@ class TurnDetector(FrameProcessor):
         )
         self._vad.set_sample_rate(sample_rate)
         self._turn = (
-            SharedSmartTurn(params=SmartTurnParams(stop_secs=settings.max_turn_wait_s), sample_rate=sample_rate)
+            SharedSmartTurn(params=SmartTurnParams(stop_secs=settings.max_turn_wait_s), sample_rate=sample_rate,
+                            completion_threshold=settings.smart_turn_threshold)
             if settings.smart_turn else None
         )
         if self._turn is not None:

@@ -14,6 +14,7 @@ import io
 import itertools
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -103,14 +104,30 @@ class EspeakEngine(TTSEngine):
         return pcm
 
 
-async def espeak_phonemes(text: str, voice: str = "fr") -> str:
-    """IPA phonemes of French text from espeak-ng, for a Piper voice fed raw phonemes ``[[ ... ]]``."""
+_CLAUSE = re.compile(r"([^,;:.!?…]+)([,;:.!?…]+|$)")
+
+
+async def _ipa(text: str, voice: str) -> str:
     proc = await asyncio.create_subprocess_exec(
         _espeak_binary(), "-q", "--ipa", "-v", voice, "--", text,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()
     return " ".join(out.decode("utf-8", errors="replace").split())
+
+
+async def espeak_phonemes(text: str, voice: str = "fr", *, punctuation: bool = False) -> str:
+    """IPA phonemes of French text from espeak-ng, for a voice fed raw phonemes (Piper ``[[ ... ]]``, Kokoro).
+
+    espeak-ng's IPA output drops the punctuation, so a model trained on phonemes *with* punctuation
+    (Kokoro) got one breathless run with no pause at a comma and no question tune. With ``punctuation``
+    each clause is phonemised on its own and its marks are put back after it.
+    """
+    if not punctuation:
+        return await _ipa(text, voice)
+    clauses = [(m.group(1), m.group(2)) for m in _CLAUSE.finditer(text) if m.group(1).strip()]
+    ipas = await asyncio.gather(*(_ipa(words, voice) for words, _ in clauses))
+    return " ".join(f"{ipa}{marks}" for ipa, (_, marks) in zip(ipas, clauses, strict=True) if ipa)
 
 
 class KokoroEngine(TTSEngine):
@@ -126,8 +143,9 @@ class KokoroEngine(TTSEngine):
     sample_rate = 24000
     MAX_TOKENS = 500
 
-    def __init__(self, voice: str = "jm_kumo", speed: float = 1.0, threads: int = 0):
+    def __init__(self, voice: str = "jm_kumo", speed: float = 1.0, threads: int = 0, *, punctuation: bool = True):
         self.voice = voice
+        self.punctuation = punctuation  # False only to measure the old front-end (benchmarks/tts_voices.py)
         self.speed = speed
         self.threads = threads or max(1, min(2, os.cpu_count() or 1))
         self._session = None
@@ -172,7 +190,7 @@ class KokoroEngine(TTSEngine):
         if not tokens:
             return b""
         assert self._style is not None and self._session is not None, "start() loads the model first"
-        ref = self._style[min(len(tokens), len(self._style)) - 1]
+        ref = self._style[min(len(tokens), len(self._style) - 1)]  # Kokoro's own rule: the style for this length
         audio = self._session.run(None, {
             "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
             "style": np.asarray(ref, dtype=np.float32).reshape(1, 256),
@@ -183,7 +201,7 @@ class KokoroEngine(TTSEngine):
     async def synthesize(self, text: str) -> bytes:
         if self._session is None:
             raise TTSError("Kokoro engine is not started")
-        phonemes = await espeak_phonemes(text, "fr")
+        phonemes = await espeak_phonemes(text, "fr", punctuation=self.punctuation)
         async with self._lock:
             return await asyncio.to_thread(self._infer, self.tokens(phonemes))
 
