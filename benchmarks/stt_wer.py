@@ -38,13 +38,15 @@ def main() -> None:
     ap.add_argument("--compute-type", default="int8")
     ap.add_argument("--encoder-window", choices=("full", "speech"), default="full",
                     help="Whisper's encoder on its 30-s window, or on the turn only (stt.encoder_window)")
+    ap.add_argument("--encoder-min-s", type=float, default=10.0, help="shortest 'speech' window (stt.encoder_min_s)")
     args = ap.parse_args()
     path = args.model or resolve("stt", load_settings()).path
     engine = WhisperEngine(path, device=args.device, compute_type=args.compute_type,
-                           encoder_window=args.encoder_window)
+                           encoder_window=args.encoder_window, encoder_min_s=args.encoder_min_s)
     guard = TranscriptGuard()
     refs = transcripts()
-    out = {"model": str(path), "clips": len(refs), "encoder_window": args.encoder_window}
+    out = {"model": str(path), "clips": len(refs), "encoder_window": args.encoder_window,
+           "encoder_min_s": args.encoder_min_s if args.encoder_window == "speech" else None}
     per_clip = {}
     engine.transcribe(np.zeros(16000, dtype=np.float32))  # warm-up, not timed
     for label, rate in (("16k", 16000), ("8k_telephone", 8000)):

@@ -80,6 +80,8 @@ class STTSettings(Section):
         "full", description="'full': Whisper's encoder runs on its 30-s window (the turn padded with silence); "
         "'speech': on the turn plus 0.5 s, so its cost follows the turn's length (about 1 s less per turn on 2 "
         "CPU cores; benchmarks/stt_wer.py --encoder-window speech gives WER and time both ways).")
+    encoder_min_s: float = Field(10.0, ge=1.0, le=30.0, description="Shortest 'speech' window, in seconds: "
+                                 "short turns lose words on a window far shorter than Whisper's 30 s.")
 
 
 class LLMSettings(Section):

@@ -23,9 +23,11 @@ def model_path(tmp_path_factory):
     return resolve("stt", settings).path
 
 
-@pytest.mark.parametrize(("seconds", "frames"), [(0.1, 100), (2.0, 300), (2.6, 400), (29.6, 3000), (45.0, 3000)])
-def test_the_window_covers_the_turn_and_half_a_second_in_whole_seconds(seconds, frames):
-    assert speech_window_frames(int(seconds * 16000)) == frames
+@pytest.mark.parametrize(("seconds", "min_s", "frames"), [
+    (0.1, 0, 100), (2.0, 0, 300), (2.6, 0, 400), (29.6, 0, 3000), (45.0, 0, 3000),
+    (2.0, 10, 1000), (12.0, 10, 1300), (2.0, 45, 3000)])
+def test_the_window_covers_the_turn_and_half_a_second_in_whole_seconds(seconds, min_s, frames):
+    assert speech_window_frames(int(seconds * 16000), min_s) == frames
 
 
 def test_an_unknown_window_is_refused_with_its_name(model_path):
@@ -35,12 +37,12 @@ def test_an_unknown_window_is_refused_with_its_name(model_path):
 
 def test_speech_window_encodes_only_the_turn_and_transcribes_it_as_well(model_path):
     full = WhisperEngine(model_path, cpu_threads=2)
-    short = WhisperEngine(model_path, cpu_threads=2, encoder_window="speech")
+    short = WhisperEngine(model_path, cpu_threads=2, encoder_window="speech", encoder_min_s=6.0)
     refs = transcripts()
     for name in CLIPS:
         audio = read_wav(clip(name), 16000).astype(np.float32) / 32768.0
         a, b = full.transcribe(audio), short.transcribe(audio)
         assert full.model.frames.last == 3000  # the stock path pads to 30 s
-        assert short.model.frames.last == speech_window_frames(len(audio)) < 3000
+        assert short.model.frames.last == speech_window_frames(len(audio), 6.0) < 3000
         assert short.model.frames.n == 0  # the window is per transcription, never left set
         assert wer(refs[name], b.text) <= max(0.5, wer(refs[name], a.text) + 0.15), (name, a.text, b.text)

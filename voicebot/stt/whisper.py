@@ -36,9 +36,13 @@ class Transcript:
     elapsed_s: float
 
 
-def speech_window_frames(samples: int) -> int:
-    """Mel frames the encoder gets in the 'speech' window: the turn plus 0.5 s, in steps of 1 s, at most 30 s."""
-    frames = samples // 160 + 50  # 100 frames per second at 16 kHz, then 0.5 s of margin
+def speech_window_frames(samples: int, min_s: float = 0.0) -> int:
+    """Mel frames the encoder gets in the 'speech' window: the turn plus 0.5 s, in whole seconds.
+
+    At least ``min_s`` (short turns lose words on a window far shorter than the 30 s Whisper was trained
+    on), at most 30 s.
+    """
+    frames = max(samples // 160 + 50, int(min_s * 100))  # 100 frames per second at 16 kHz, 0.5 s of margin
     return min(3000, -(-frames // 100) * 100)
 
 
@@ -71,7 +75,7 @@ class WhisperEngine:
     def __init__(self, model_path: Path | str, *, device: str = "cpu", compute_type: str = "int8",
                  language: str = "fr", beam_size: int = 1, cpu_threads: int = 0, max_parallel: int = 1,
                  batch_size: int = 1, shed_backlog: int = 1, speculative_max_wait_s: float = 0.5,
-                 encoder_window: str = "full"):
+                 encoder_window: str = "full", encoder_min_s: float = 10.0):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         from voicebot.stt.scheduler import STTScheduler
@@ -81,6 +85,7 @@ class WhisperEngine:
         self.language = language
         self.beam_size = beam_size
         self.encoder_window = encoder_window
+        self.encoder_min_s = encoder_min_s
         self.model = _window_model(WhisperModel)(str(model_path), device=device, compute_type=compute_type,
                                                  cpu_threads=cpu_threads, num_workers=max_parallel)
         # Several calls' turns decoded in one batch (worth it on a GPU; batch_size 1 on CPU).
@@ -96,7 +101,7 @@ class WhisperEngine:
             audio = soxr.resample(audio, sample_rate, 16000, quality="HQ")
         t0 = time.monotonic()
         frames = self.model.frames
-        frames.n = speech_window_frames(len(audio)) if self.encoder_window == "speech" else 0
+        frames.n = speech_window_frames(len(audio), self.encoder_min_s) if self.encoder_window == "speech" else 0
         try:
             segments, _info = self.model.transcribe(audio, language=self.language, beam_size=self.beam_size,
                                                     **DECODE_OPTIONS)
