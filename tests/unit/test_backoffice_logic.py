@@ -91,6 +91,8 @@ FLOW = DossierStatusFlow(lookup=None, settings=BackofficeSettings(base_url="http
     "je n'ai toujours rien reçu pour ma demande de chèque numérique", "quel est le statut de ma demande",
     "j'appelle pour le suivi de mon dossier", "mon dossier IDF 2025 000123", "est-ce que ma subvention a été versée",
     "où en est mon dossier de bourse", "ma demande est-elle acceptée ?",
+    # as the embedded Whisper wrote a synthetic caller's "où en est mon dossier" (tests/e2e/test_backoffice_call.py)
+    "Bonjour, je voudrais savoir où un aima dossier. S'il vous plaît.", "où on est le dossier",
 ])
 def test_detects_status_requests(text):
     assert FLOW.detects(text)
@@ -101,6 +103,8 @@ def test_detects_status_requests(text):
     "combien coûte la carte imagine R", "je veux déposer une demande de bourse",
     "quelles sont les conditions du chèque numérique", "bonjour", "je voudrais parler à un conseiller",
     "le dossier de presse de la Région", "quel est le montant de l'aide au permis",
+    "où envoyer mon dossier", "où déposer le dossier de bourse", "où faire la demande pour le dossier",
+    "ou trouver le formulaire du dossier", "je ne sais pas où mettre mon dossier",
 ])
 def test_does_not_detect_other_questions(text):
     assert not FLOW.detects(text)

@@ -52,6 +52,9 @@ _DETECT = [
     re.compile(rf"\b(?:{_STATUS_WORDS})\b.*{_MY_FILE}", re.I),
     re.compile(r"\b(?:o[uù]|qu'en est-il) (?:en est|de) (?:mon|ma) (?:dossier|demande)\b", re.I),
     re.compile(r"\bIDF[\s-]*\d{4}", re.I),
+    # "où en est mon dossier" as speech-to-text writes it ("où un aima dossier", "où on est le dossier"):
+    # "où" then up to three words then "dossier", unless "où" asks where to do something ("où envoyer").
+    re.compile(r"\bo[uù]\s+(?![\w']+(?:er|ir|re)\b)(?:[\w']+\W+){0,3}?dossiers?\b", re.I),
 ]
 _NOT_STATUS = re.compile(r"\b(?:comment|pour) (?:constituer|d[ée]poser|faire|remplir|monter|cr[ée]er)\b|"
                          r"\bquels? (?:documents?|pi[èe]ces?)\b.*\b(?:fournir|faut|demand)|\bcombien\b.*\bco[ûu]te?\b",
