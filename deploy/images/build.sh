@@ -4,7 +4,7 @@
 #   localhost/voicebot:cpu             the worker, embedded offline models baked in
 #   localhost/kamailio:voicebot        the SIP load balancer (dispatcher + OPTIONS probing)
 #   localhost/redis:voicebot, localhost/postgres:voicebot   Debian's redis-server and PostgreSQL 15
-#   localhost/voicebot:gpu             only with --gpu: needs the CUDA runtime base image from a registry
+#   localhost/voicebot:gpu             only with --gpu: faster-whisper on CUDA (NVIDIA's cuBLAS/cuDNN wheels from PyPI)
 #
 # Python packages are built ONCE on the host into deploy/.wheels/ (git-ignored; llama-cpp-python compiles
 # for ~6 min on 2 cores) at the versions pinned in deploy/images/constraints.txt, then installed in the
@@ -81,9 +81,21 @@ for name in kamailio redis postgres; do
   say "$name built"
 done
 if [ "$GPU" = 1 ]; then
-  # Needs the CUDA runtime base (CUDA_BASE build arg) from a registry or a mirror of it, and a PyPI
-  # (mirror) reachable from the build: see deploy/README.md, "GPU image".
-  podman build --network host --layers -f "$IMAGES/Containerfile.voicebot-gpu" -t "localhost/voicebot:gpu" .
+  # Same base and wheels as the CPU image, minus llama.cpp (the LLM is vLLM), plus NVIDIA's cuBLAS/cuDNN
+  # wheels from PyPI (constraints-gpu.txt): no CUDA base image, so no registry.
+  python3 - "$BUILD/requirements-gpu.txt" "$IMAGES/constraints-gpu.txt" <<'PYEOF'
+import sys, tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+nvidia = [l.split("==")[0] for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
+reqs = p["dependencies"] + p["optional-dependencies"]["piper"] + nvidia
+reqs.append("async-timeout==5.0.1; python_full_version < '3.11.3'")
+open(sys.argv[1], "w").write("".join(r + "\n" for r in reqs))
+PYEOF
+  mkdir -p "$WHEELS/gpu"
+  "$PYTHON" -m pip download -q --only-binary=:all: --dest "$WHEELS/gpu" -r "$IMAGES/constraints-gpu.txt"
+  say "NVIDIA wheels present"
+  podman build "${BUILD_ARGS[@]}" -v "$ROOT/$WHEELS/gpu:/wheels-gpu:ro" -f "$IMAGES/Containerfile.voicebot-gpu" \
+    -t "localhost/voicebot:gpu" -t "localhost/voicebot:gpu-$TAG" .
   say "voicebot:gpu built"
 fi
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'voicebot|kamailio' || true
