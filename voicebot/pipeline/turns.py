@@ -176,9 +176,12 @@ class TurnDetector(FrameProcessor):
             await self._maybe_barge_in(now)
         elif vad_state == VADState.QUIET and self._in_speech:
             await self._on_speech_stop()
+        # The tail of silence must be in the segment too (audio time, not wall-clock time: frames that arrive
+        # late on a busy machine would otherwise give a speculative turn shorter than the final one).
         if (self._s.speculative_stt and self._segment is not None and self._last_speech_bytes
                 and self._speculated_at != self._last_speech_bytes and vad_state != VADState.SPEAKING
-                and now - self._last_speech >= self._s.speculative_after_s):
+                and now - self._last_speech >= self._s.speculative_after_s
+                and sum(map(len, self._segment)) - self._last_speech_bytes >= int(TAIL_S * self._rate) * 2):
             await self._speculate()
 
     async def _on_speech_start(self, now: float) -> None:
