@@ -44,7 +44,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="rapport JSON")
     p.add_argument("--calibrate", action="store_true", help="proposer un seuil knowledge.min_relevance")
     p.add_argument("--spoken", action="store_true",
-                   help="poser les questions à voix haute (espeak-ng) dans de vrais appels WebSocket")
+                   help="poser les questions à voix haute dans de vrais appels WebSocket")
+    p.add_argument("--voice", choices=("kokoro", "espeak"), default="kokoro",
+                   help="avec --spoken : voix de l'appelant synthétique (kokoro : Kokoro-82M, la plus "
+                        "intelligible hors ligne ; espeak : espeak-ng)")
     p.add_argument("--url", help="avec --spoken : ws://HÔTE:PORT/ws/pcm d'un voicebot serve déjà lancé "
                                  "(sinon un serveur est démarré)")
     p.add_argument("--limit", type=int, default=30, help="avec --spoken : nombre de questions (défaut 30)")
@@ -254,7 +257,8 @@ def _spoken_eval(args: argparse.Namespace, settings: Any, items: list[Any]) -> i
         return _error("--limit doit être au moins 1")
     data_dir = Path(getattr(getattr(settings, "server", None), "data_dir", "data"))
     try:
-        report = spoken_answers.run(items, url=args.url, limit=args.limit, data_dir=data_dir)
+        report = spoken_answers.run(items, url=args.url, limit=args.limit, data_dir=data_dir,
+                                     voice=args.voice)
     except (RuntimeError, OSError) as exc:
         return _error(str(exc))
     if args.json:
