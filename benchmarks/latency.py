@@ -177,7 +177,9 @@ class Bench:
         return {"whisper_model": str(resolve("stt", s).path), "whisper_compute_type": s.stt.compute_type,
                 "whisper_beam_size": s.stt.beam_size, "whisper_temperature": DECODE_OPTIONS["temperature"],
                 "whisper_temperature_fallback": False, "whisper_timestamps": not DECODE_OPTIONS["without_timestamps"],
-                "whisper_vad_filter": DECODE_OPTIONS["vad_filter"], "whisper_device": "cpu"}
+                "whisper_vad_filter": DECODE_OPTIONS["vad_filter"], "whisper_device": "cpu",
+                "whisper_encoder_window": s.stt.encoder_window if s.stt.encoder_window == "full"
+                else f"speech (turn + 0.5 s, at least {s.stt.encoder_min_s:g} s; a looped decode redone on 30 s)"}
 
     def start_reference(self, llm_port: int) -> ServerProcess:
         s = self.settings
@@ -229,7 +231,10 @@ class Bench:
                                                 for k in range(per_call)], j, timeout=90) for j in range(level)]
             samples = [s for group in await asyncio.gather(*jobs) for s in group]
             vals = [s.wire_ms for s in samples if s.wire_ms is not None]
-            out[level] = {**summary(vals), "answered": len(vals), "turns": len(samples)}
+            out[level] = {**summary(vals), "answered": len(vals), "turns": len(samples),
+                          "samples": [{"call": s.call, "clip": s.clip, "position": s.position, "wire_ms": s.wire_ms,
+                                       "answered": s.answered, "server_ms": s.server_ms, "caller": s.caller_text,
+                                       "bot": (s.bot_text or "")[:160]} for s in samples]}
             self.say(f"  {level:2d} concurrent calls: p50 {out[level]['p50_ms']} ms, p95 {out[level]['p95_ms']} ms "
                      f"({len(vals)}/{len(samples)} answered)")
         single = out[levels[0]]["p95_ms"] or 0
@@ -379,7 +384,9 @@ class Bench:
             "config": {"ours": {**wc, "llm_grounded": False, "tts": "piper (same voice)", "warm_up_calls": 1,
                                 "models_shared_warm": True},
                        "reference": {**wc, "llm_grounded": False, "tts": "piper (same voice)", "warm_up_calls": 1,
-                                     "models_shared_warm": True, "whisper_decoding": "voicebot DECODE_OPTIONS"},
+                                     "models_shared_warm": True, "whisper_decoding": "voicebot DECODE_OPTIONS",
+                                     # stock faster-whisper: the encoder always runs on the 30-s padded window
+                                     "whisper_encoder_window": "full (stock faster-whisper, 30 s)"},
                        "speech_end": "Silero VAD offline on the source WAV (benchmarks/speech_end.py), cached",
                        "interleaving": "call by call, order alternating (ours first on even calls)"},
             "stages_ours": stage_breakdown(mine_paired),
@@ -444,7 +451,7 @@ def markdown(r: dict) -> str:
 def _fairness_lines(r: dict) -> list[str]:
     td, cfg, m = r.get("turns_detail", {}), r.get("config", {}), r["machine"]
     keys = ("whisper_compute_type", "whisper_beam_size", "whisper_temperature", "whisper_temperature_fallback",
-            "whisper_timestamps", "whisper_vad_filter")
+            "whisper_timestamps", "whisper_vad_filter", "whisper_encoder_window")
     lines = ["## Like for like", "", "| setting | voicebot | reference |", "| --- | --- | --- |"]
     lines += [f"| {k} | {cfg.get('ours', {}).get(k)} | {cfg.get('reference', {}).get(k)} |" for k in keys]
     lines += ["", f"Planned turns per side: {td.get('planned_turns')}; answered by both with a real answer: "

@@ -46,3 +46,28 @@ def test_speech_window_encodes_only_the_turn_and_transcribes_it_as_well(model_pa
         assert short.model.frames.last == speech_window_frames(len(audio), 6.0) < 3000
         assert short.model.frames.n == 0  # the window is per transcription, never left set
         assert wer(refs[name], b.text) <= max(0.5, wer(refs[name], a.text) + 0.15), (name, a.text, b.text)
+
+
+def test_a_loop_on_the_cut_window_is_decoded_again_on_the_full_window(model_path):
+    """A looped decode (Whisper's compression-ratio sign) is redone on the 30-s window, once."""
+    from voicebot.stt.whisper import Transcript
+
+    engine = WhisperEngine(model_path, cpu_threads=2, encoder_window="speech")
+    audio = read_wav(clip("029.wav"), 16000).astype(np.float32) / 32768.0
+    seen: list[int] = []
+    real = engine._decode
+
+    def decode(audio, window, t0):
+        seen.append(window)
+        if window:  # what the benchmark saw on one 7-s sentence: 815 characters of repetition
+            return Transcript("la course " * 80, -0.3, 0.1, 12.5, len(audio) / 16000, 0.1)
+        return real(audio, window, t0)
+
+    engine._decode = decode  # type: ignore[method-assign]
+    text = engine.transcribe(audio).text
+    assert seen == [1000, 0] and engine.window_retries == 1
+    assert 0 < len(text) < 300 and wer(transcripts()["029.wav"], text) <= 0.5, text
+    seen.clear()
+    engine._decode = real  # type: ignore[method-assign]
+    engine.transcribe(audio)
+    assert engine.window_retries == 1  # a clean decode is not redone

@@ -85,6 +85,7 @@ class WhisperEngine:
         self.language = language
         self.beam_size = beam_size
         self.encoder_window = encoder_window
+        self.window_retries = 0  # 'speech' window decodes that looped and were redone on the full window
         self.encoder_min_s = encoder_min_s
         self.model = _window_model(WhisperModel)(str(model_path), device=device, compute_type=compute_type,
                                                  cpu_threads=cpu_threads, num_workers=max_parallel)
@@ -100,8 +101,20 @@ class WhisperEngine:
 
             audio = soxr.resample(audio, sample_rate, 16000, quality="HQ")
         t0 = time.monotonic()
+        window = speech_window_frames(len(audio), self.encoder_min_s) if self.encoder_window == "speech" else 0
+        result = self._decode(audio, window, t0)
+        if window and window < 3000 and _looped(result):
+            # Greedy decoding sometimes loops on the cut window (a 7-s read sentence came back as 815
+            # characters, which the transcript guard rightly rejects, so the caller got no answer). The full
+            # window is the decoding Whisper was trained on: one more pass on the rare turn is cheaper than
+            # a lost turn.
+            self.window_retries += 1
+            result = self._decode(audio, 0, t0)
+        return result
+
+    def _decode(self, audio: np.ndarray, window: int, t0: float) -> Transcript:
         frames = self.model.frames
-        frames.n = speech_window_frames(len(audio), self.encoder_min_s) if self.encoder_window == "speech" else 0
+        frames.n = window
         try:
             segments, _info = self.model.transcribe(audio, language=self.language, beam_size=self.beam_size,
                                                     **DECODE_OPTIONS)
@@ -146,6 +159,12 @@ class WhisperEngine:
 
             audio = soxr.resample(audio, sample_rate, 16000, quality="HQ")
         return await self.scheduler.submit(audio, speculative=speculative)
+
+
+def _looped(t: Transcript) -> bool:
+    """Whisper's own loop sign (compression ratio above 2.4), or far more characters than anyone says."""
+    return (t.compression_ratio or 0.0) > DECODE_OPTIONS["compression_ratio_threshold"] or (
+        len(t.text) > 30 * max(t.duration_s, 1.0))
 
 
 def _transcript(segs: list, duration_s: float, elapsed_s: float) -> Transcript:
