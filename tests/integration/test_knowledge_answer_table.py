@@ -49,10 +49,28 @@ def test_the_sentence_that_answers(service, question, scheme, facts):
     "quel est le montant du RSA pour un couple",  # RSA is a condition of a scheme, not something it prices
     "quel est le tarif d'une consultation chez le médecin",
     "quel est le prix du carburant en ce moment",
+    # A named scheme, a problem no document covers: its price is no answer.
+    "mon passe navigo ne passe plus aux portiques, il est démagnétisé, je fais quoi",
+    # "bourse" leads to a bourse of the base, but no bourse of the base is for a business school.
+    "je voudrais une bourse pour faire une école de commerce",
 ])
 def test_near_misses_are_refused(service, question):
     ans = ask(service, question)
     assert ans.fallback == "no_answer" and ans.answer == phrases.NO_ANSWER, ans.answer
+
+
+@pytest.mark.parametrize("question,scheme,facts", [
+    ("je voudrais une bourse pour une école d'infirmier", "bourse-sanitaire-sociale", []),  # the field is theirs
+    ("mon passe navigo est perdu, combien coûte un nouveau passe", "navigo", []),  # a facet asked: answered
+    # A named scheme in a familiar question whose story dilutes the relevance score.
+    ("tépé up c'est combien au maximum pour une petite boîte", "tpup", ["€"]),
+    ("alors voilà ma grande vient d'avoir son bac avec mention très bien au lycée de mon quartier, l'aide "
+     "aux bacheliers méritants ça fait combien", "bacheliers-meritants", ["€"]),
+])
+def test_named_or_fitting_questions_are_answered(service, question, scheme, facts):
+    ans = ask(service, question)
+    assert ans.fallback is None and ans.scheme == scheme, ans.answer
+    assert all(f in ans.answer for f in facts), ans.answer
 
 
 def test_a_complement_sentence_stays_in_the_same_passage(service):

@@ -149,3 +149,33 @@ def test_build_flows_returns_a_list():
     from voicebot.dialogue.factory import build_flows
 
     assert build_flows(None) == []
+
+
+async def test_an_acknowledgement_before_a_follow_up_keeps_the_scheme():
+    answerer = Scripted(found="navigo")
+    dm = DialogueManager(answerer)
+    await turn(dm, "le passe navigo il coûte combien par mois")
+    reply, _ = await turn(dm, "d'accord et pour l'année entière")
+    assert reply.action == "answer" and answerer.calls[-1][1] == "navigo"
+    dm2 = DialogueManager(Scripted(found="navigo"))
+    await turn(dm2, "le passe navigo il coûte combien par mois")
+    await turn(dm2, "d'accord quel temps fera-t-il demain")  # not a follow-up: no scheme forced
+    assert dm2.answerer.calls[-1][1] is None
+
+
+async def test_a_request_for_some_aid_gets_the_domains_then_the_answer():
+    answerer = Scripted()
+    dm = DialogueManager(answerer)
+    reply, said = await turn(dm, "bonjour c'est pour une aide")
+    assert reply.action == "clarify" and "vélo" in said and not answerer.calls
+    reply, _ = await turn(dm, "pour le vélo électrique")
+    assert reply.action == "answer" and answerer.calls[-1][1] == "velo"
+    reply, _ = await turn(DialogueManager(answerer), "quelle aide pour un vélo électrique")
+    assert reply.action == "answer"  # a named domain is answered at once
+
+
+async def test_the_transport_domain_narrows_to_the_transport_passes():
+    dm = DialogueManager(Scripted())
+    await turn(dm, "je voudrais un renseignement")
+    reply, said = await turn(dm, "les transports")
+    assert reply.action == "clarify" and "Navigo" in said

@@ -34,10 +34,11 @@ NOTHING_TO_REPEAT = "Je n'ai encore rien dit. Quelle est votre question ?"
 OFFER_PROMPT = {"conditions": "conditions pour en bénéficier", "price": "combien ça coûte, quel montant",
                 "apply": "comment faire la demande", "dates": "jusqu'à quand, quelles dates",
                 "contact": "numéro de téléphone"}
-_FOLLOW_START = re.compile(r"^(et|mais|et si|alors|aussi|pareil)\b")
+_FOLLOW_START = re.compile(r"^(?:(?:d'accord|ok|okay|oui|bon|ah|ben|bah|merci|tres bien|entendu|super)\s+)*"
+                           r"(et|mais|et si|alors|aussi|pareil)\b")
 _ANAPHORA = re.compile(r"\b(leur|leurs|son|sa|ses|ca|celui|celle|le perds|la perds|"
                        r"l'avoir|le faire|cette aide|ce forfait|ce dispositif|ce pret|cette carte)\b")
-_GENERIC = {"aide", "aides", "region", "forfait", "abonnement", "entreprise", "boite", "societe", "bourse",
+_GENERIC = {"aide", "aides", "region", "forfait", "etudes", "abonnement", "entreprise", "boite", "societe", "bourse",
             "passe", "pass", "transport", "transports", "carte", "voudrais", "voudrait", "savoir", "c'est",
             "cest", "info", "infos", "information", "informations", "renseignement", "renseignements", "mon",
             "ma", "mes", "une", "pour", "demander", "avoir", "obtenir", "cout", "coute", "prix", "montant",

@@ -92,10 +92,28 @@ class ExtractiveAnswerer:
             return Retrieved([], False, 0.0)
         relevance = max(h.relevance for h in kept[:3])
         if named and strength >= 0.9:
+            # The caller named the scheme: its passages answer unless the question is about a problem the
+            # base never mentions. Long or familiar questions dilute the relevance score, not the name.
             relevance += self.settings.named_scheme_bonus
-        elif self.unknown_terms(question, hits) or foreign_subject(question, kept):
+            if self.off_topic_problem(question, hits) or foreign_subject(question, kept):
+                relevance = min(relevance, self.settings.min_relevance - 0.01)
+            else:
+                relevance = max(relevance, self.settings.min_relevance)
+        elif (self.unknown_terms(question, hits) or foreign_subject(question, kept)
+              or self.foreign_field(question, on_date, kept[0].chunk.scheme)):
             relevance = min(relevance, self.settings.min_relevance - 0.01)  # it asks about what the base lacks
         return Retrieved(kept, relevance >= self.settings.min_relevance, relevance)
+
+    def mostly_unknown(self, question: str, hits: list[SearchHit]) -> bool:
+        """A third or more of the question's content words are unknown to the base: it asks about something else.
+
+        One unknown word in a story ("je viens d'emménager", "mon boss") is how callers talk; "le permis
+        bateau" or "un passeport perdu" is a question whose very subject the base lacks.
+        """
+        unknown = self.unknown_terms(question, hits)
+        if not unknown:
+            return False
+        return len(unknown) >= UNKNOWN_SHARE * max(1, len(stems(" ".join(content_words(question)))))
 
     def unknown_terms(self, question: str, hits: list[SearchHit] | None = None) -> list[str]:
         """Content words of the question that no document uses and the lexicon does not know.
@@ -103,16 +121,37 @@ class ExtractiveAnswerer:
         Question words ("pourcentage", "délai") are not topics; a word sharing its first five letters with
         a word of the passages found ("revends" / "revente") is known.
         """
-        words = [w for w in lexicon.normalise(question).replace("'", " ").replace("-", " ").split()
-                 if len(w) >= 4 and not w.isdigit() and w not in lexicon.SYNONYMS
-                 and w not in lexicon.COMMON_WORDS and w not in lexicon.NUMBER_WORDS
-                 and w not in lexicon.alias_words() and not lexicon.is_question_word(w)]
+        words = [w for w in content_words(question) if w not in lexicon.SYNONYMS and w not in lexicon.alias_words()]
         terms = [t for t in stems(" ".join(words)) if len(t) >= 3]
         if not terms:
             return []
         df = self.retriever.store.term_frequencies(terms)
         near = stem_keys([t for h in hits or [] for t in stems(h.chunk.indexed_text())])
         return [t for t in terms if not df.get(t) and not (len(t) >= 5 and t[:5] in near)]
+
+    def off_topic_problem(self, question: str, hits: list[SearchHit]) -> bool:
+        """A named scheme, but a problem the base never mentions and no facet asked: a near miss.
+
+        "mon passe navigo ne passe plus aux portiques, il est démagnétisé, je fais quoi": Navigo is named,
+        so its price would be read out; the caller asks about a fault no document covers.
+        """
+        return (lexicon.facet(question) is None and not _WANTS_FIGURE.search(question)
+                and bool(self.unknown_terms(question, hits)))
+
+    def foreign_field(self, question: str, on_date: date, scheme: str) -> bool:
+        """A field of study or trade the question names that the guessed scheme's documents never mention.
+
+        "une bourse pour une école de commerce": "bourse" leads to a bourse of the base, but commerce is
+        no field of any of them (the word exists elsewhere in the base, so it is not an unknown word).
+        """
+        m = _FIELD.search(lexicon.normalise(question))
+        if not m:
+            return False
+        terms = [t for t in stems(m.group(1)) if len(t) >= 4]
+        if not terms:
+            return False
+        ids = [cid for cid, _ in self.retriever.store.lexical_search(terms, on_date, 50)]
+        return not any(c.scheme == scheme for c in self.retriever.store.chunks(ids))
 
     def no_answer(self, retrieved: Retrieved) -> Answer:
         return Answer(answer=phrases.NO_ANSWER, sources=[], grounded=False, fallback="no_answer",
@@ -245,6 +284,16 @@ def _offer(answered: str | None, hits: list[SearchHit]) -> str | None:
     return wanted if wanted in have and wanted != answered else None
 
 
+UNKNOWN_SHARE = 0.34  # share of unknown content words from which a question is about what the base lacks
+
+
+def content_words(question: str) -> list[str]:
+    """The words that carry the question's subject: no small, common, number or question words."""
+    return [w for w in lexicon.normalise(question).replace("'", " ").replace("-", " ").split()
+            if len(w) >= 4 and not w.isdigit() and w not in lexicon.COMMON_WORDS and w not in lexicon.NUMBER_WORDS
+            and not lexicon.is_question_word(w)]
+
+
 def heard_words(text: str) -> int:
     """Words as heard: a figure ("384,30 €") is said in about three words."""
     return len(text.split()) + 2 * len(figures.extract(text))
@@ -289,6 +338,9 @@ def missing_figure(question: str, sentence: str) -> bool:
     return False
 
 
+# "école de commerce", "des études d'architecte", "une formation en informatique": the field asked about.
+_FIELD = re.compile(r"\b(?:ecole|etudes|formation|cursus|master|licence|bts|prepa|diplome)s?\s+(?:de |d'|en |du )"
+                    r"(?:la |l')?([a-z][a-z-]{3,})")
 _ITEM_LABEL = re.compile(r"^\s*[-*]\s*([^:.]{2,60}?)\s*:\s")
 
 

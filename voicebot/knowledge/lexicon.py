@@ -119,7 +119,21 @@ COMMON_WORDS = frozenset("""temps quoi fais fait faire chose truc comment combie
     cents mille deux trois quatre cinq sept huit neuf onze douze treize quatorze quinze seize premier premiere
     derniere dernier annee annees actuellement aujourd'hui demain hier cette celle celui alors bonjour merci
     madame monsieur exemple genre vraiment normalement aller recevoir toucher touche mettre envoyer acheter
-    achete payer paye importe n'importe suis sommes etes vais allez rentrer entrer partir venir trouver chercher comprendre""".split())
+    achete payer paye importe n'importe suis sommes etes vais allez rentrer entrer partir venir trouver chercher comprendre
+    veux veut voulons voulez veulent vient viens venu venue aura aurai aurait aurais serait serais sera seront
+    etait etais avait avais avons avez ont pense pensais crois croyais entendu entends dit dis disait disent
+    lu vu vois voit regarde regardent regarder explique expliquer attendre attends accepte acceptee accepter
+    refuse refusee normal normale normaux vieux vieille nouveau nouvelle nouveaux bon bonne bons mauvais
+    grand grande petit petite gros rien personne autre autres meme memes pareil pareille different differente
+    chez bout cote fond milieu debut fin exact exacte exactement certain certaine sur sure vrai vraie faux
+    pere mere fils fille fils frere soeur mari femme copain copine famille parents enfant enfants gamins
+    gamin gosses ami amie amis voisin voisine collegue boss chef patronne
+    obligé oblige obligee obliger droit raque raquer sous fric thune galere souci soucis probleme problemes
+    magasin boutique maison appartement logement quartier rue ville radio tele internet journal
+    chomage chomeur chomeuse travail boulot emploi job retraite retraite malade
+    dirige diriger gere gerer monte monter lance lancer ouvre ouvrir ferme fermer change changer
+    emmenage emmenager demenage demenager installe installer inscrit inscrite
+    paraît parait semble sembler racontait raconte raconter""".split())
 # Spoken numbers are figures, never topics the base could lack ("dix-huit ans", "quatre-vingt-huit euros").
 NUMBER_WORDS = frozenset("""zero un une deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze
     quinze seize vingt vingts trente quarante cinquante soixante cent cents mille million millions milliard""".split())
@@ -186,11 +200,14 @@ OFFER_QUESTION = {"conditions": "Voulez-vous les conditions ?", "price": "Voulez
 
 # Generic words that fit several schemes: a question naming only one of these gets a clarifying question.
 FAMILIES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
-    "forfait": (re.compile(r"\b(forfait|abonnement|passe? transports?|carte de transport)\b"),
+    "forfait": (re.compile(r"\b(forfait|abonnement|passe? transports?|carte de transport|(les |le |des )transports?)\b"),
                 ("navigo", "imagine-r", "imagine-r-junior")),
     "entreprise": (re.compile(r"\b(entreprise|societe|boite|commerce|pme|tpe|start-?up)\b"),
                    ("tpup", "pmup", "innovup", "backup", "cheque-numerique")),
-    "bourse": (re.compile(r"\b(bourse)\b"), ("bourse-sanitaire-sociale", "bacheliers-meritants", "amie")),
+    "bourse": (re.compile(r"\b(bourses?|les etudes|mes etudes|ses etudes)\b"), ("bourse-sanitaire-sociale", "bacheliers-meritants", "amie")),
+    # Last: "c'est pour une aide" names no domain at all.
+    "aide": (re.compile(r"\b(aides?|renseignements?|informations?)\b"),
+             ("navigo", "imagine-r", "velo", "permis-b", "tpup", "bourse-sanitaire-sociale", "pass-culture")),
 }
 CLARIFY = {
     "forfait": "Parlez-vous du passe Navigo, du forfait imagine R pour les jeunes, ou d'imagine R Junior pour "
@@ -199,6 +216,8 @@ CLARIFY = {
                   "d'innovation ou une entreprise en difficulté ?",
     "bourse": "S'agit-il d'une formation sanitaire ou sociale, d'un bac avec mention très bien, ou d'un séjour "
               "à l'étranger ?",
+    "aide": "Bien sûr. C'est pour les transports, un vélo, le permis, les études, une entreprise, ou le sport et "
+            "la culture ?",
 }
 # Weak cues that resolve a clarification (never used alone to answer a fresh question).
 CUES: dict[str, tuple[str, ...]] = {
