@@ -126,11 +126,14 @@ class Server:
                 self.proc.kill()
 
 
-async def _call(url: str, item: EvalItem, workdir: Path,
-                voice: Callable[[str, Path], Path] = synthesise) -> dict[str, Any]:
+def _wavs(item: EvalItem, workdir: Path, voice: Callable[[str, Path], Path]) -> list[Path]:
+    """The caller's turns as WAVs, made before the call (the voice runs its own event loop)."""
+    return [voice(text, workdir / f"{item.id}-{i}.wav") for i, text in enumerate([*item.context, item.question])]
+
+
+async def _call(url: str, item: EvalItem, wavs: list[Path]) -> dict[str, Any]:
     from voicebot.telephony.caller import place_call
 
-    wavs = [voice(text, workdir / f"{item.id}-{i}.wav") for i, text in enumerate([*item.context, item.question])]
     result = await place_call(url, wavs, rate=8000, answer_timeout_s=60.0)
     last = result.turns[-1] if result.turns else None
     return {"id": item.id, "category": item.category, "question": item.question,
@@ -144,11 +147,12 @@ def run(items: list[EvalItem], *, url: str | None, limit: int, data_dir: Path,
     speaker: Callable[[str, Path], Path] = KokoroCaller() if voice == "kokoro" else synthesise
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            wavs = [_wavs(it, Path(tmp), speaker) for it in chosen]
             if url:
-                rows = [asyncio.run(_call(url, it, Path(tmp), speaker)) for it in chosen]
+                rows = [asyncio.run(_call(url, it, w)) for it, w in zip(chosen, wavs, strict=True)]
             else:
                 with Server(data_dir) as started:
-                    rows = [asyncio.run(_call(started, it, Path(tmp), speaker)) for it in chosen]
+                    rows = [asyncio.run(_call(started, it, w)) for it, w in zip(chosen, wavs, strict=True)]
     finally:
         if isinstance(speaker, KokoroCaller):
             speaker.close()

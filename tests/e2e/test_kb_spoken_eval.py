@@ -25,8 +25,10 @@ def test_spoken_eval_places_calls_and_scores_them(tmp_path: Path, capsys):
     assert report["n"] == 2 and report["caller_voice"].startswith("Kokoro-82M")
     turns = {t["id"]: t for t in report["turns"]}
     assert all(t["connected"] for t in turns.values())
-    # Whisper heard the caller: the scheme's name is in the server's transcript, and the bot answered it.
-    assert "navigo" in turns["s1"]["transcript"].lower(), turns["s1"]
+    # Whisper heard the caller (the synthetic voice's "Navigo" may come back misheard: that is what this
+    # evaluation measures), and the bot's reply to that transcript is what got scored.
+    heard = set(turns["s1"]["transcript"].lower().replace(",", " ").replace(".", " ").split())
+    assert len(heard & {"combien", "coûte", "passe", "navigo", "par", "mois"}) >= 2, turns["s1"]
     assert turns["s1"]["bot"] and turns["s1"]["ok"] == ("90,80" in turns["s1"]["bot"])
     assert report["spoken_accuracy"] == (1.0 if turns["s1"]["ok"] else 0.0)
     assert turns["s2"]["ok"] and report["correct_refusals"] == 1.0, turns["s2"]
