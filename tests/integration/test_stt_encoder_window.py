@@ -71,3 +71,18 @@ def test_a_loop_on_the_cut_window_is_decoded_again_on_the_full_window(model_path
     engine._decode = real  # type: ignore[method-assign]
     engine.transcribe(audio)
     assert engine.window_retries == 1  # a clean decode is not redone
+
+
+def test_nothing_from_a_spoken_turn_is_decoded_again_on_the_full_window(model_path):
+    from voicebot.stt.whisper import Transcript
+
+    engine = WhisperEngine(model_path, cpu_threads=2, encoder_window="speech")
+    audio = read_wav(clip("029.wav"), 16000).astype(np.float32) / 32768.0
+    real = engine._decode
+
+    def decode(audio, window, t0):  # what the product benchmark saw once: "" for a 3-s question
+        return Transcript("", None, None, None, len(audio) / 16000, 0.1) if window else real(audio, window, t0)
+
+    engine._decode = decode  # type: ignore[method-assign]
+    assert engine.transcribe(audio).text and engine.window_retries == 1
+    assert engine.transcribe(np.zeros(8000, np.float32)).text == "" and engine.window_retries == 1  # 0.5 s

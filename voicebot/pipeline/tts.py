@@ -81,6 +81,8 @@ class SpeechSynthesizer(FrameProcessor):
 
     async def _speak(self, frame: SpeakFrame) -> None:
         speech = to_speech(frame.text) if frame.text.strip() else ""
+        if speech and not any(c.isalnum() for c in speech):
+            speech = ""  # "…" alone (an LLM's trailing ellipsis) is nothing to say: Piper stalled on it for 60 s
         if speech:
             try:
                 if frame.kind == "phrase" and self._phrases is not None:

@@ -105,9 +105,9 @@ class WhisperEngine:
         result = self._decode(audio, window, t0)
         if window and window < 3000 and _looped(result):
             # Greedy decoding sometimes loops on the cut window (a 7-s read sentence came back as 815
-            # characters, which the transcript guard rightly rejects, so the caller got no answer). The full
-            # window is the decoding Whisper was trained on: one more pass on the rare turn is cheaper than
-            # a lost turn.
+            # characters, which the transcript guard rightly rejects, so the caller got no answer) or gives
+            # nothing (a 3-s question, once in 12). The full window is the decoding Whisper was trained on:
+            # one more pass on the rare turn is cheaper than a lost turn.
             self.window_retries += 1
             result = self._decode(audio, 0, t0)
         return result
@@ -162,9 +162,13 @@ class WhisperEngine:
 
 
 def _looped(t: Transcript) -> bool:
-    """Whisper's own loop sign (compression ratio above 2.4), or far more characters than anyone says."""
+    """A decode to redo: Whisper's loop sign, far more characters than anyone says, or nothing at all.
+
+    Loop sign: compression ratio above 2.4. Nothing at all from a turn of a second or more, where the turn
+    detector heard speech.
+    """
     return (t.compression_ratio or 0.0) > DECODE_OPTIONS["compression_ratio_threshold"] or (
-        len(t.text) > 30 * max(t.duration_s, 1.0))
+        len(t.text) > 30 * max(t.duration_s, 1.0)) or (not t.text.strip() and t.duration_s >= 1.0)
 
 
 def _transcript(segs: list, duration_s: float, elapsed_s: float) -> Transcript:
