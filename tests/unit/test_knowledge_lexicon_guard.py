@@ -44,6 +44,11 @@ def test_rewrite_expands_familiar_words_and_drops_hesitations():
 @pytest.mark.parametrize("text,facet", [
     ("c'est combien", "price"), ("jusqu'à quand je peux demander", "dates"),
     ("c'est quoi le numéro", "contact"), ("qui a droit", "conditions"),
+    # "may I?" is a condition, "how much?" a price, "how do I?" a procedure
+    ("je suis en c e j je peux avoir l'aide pour le permis", "conditions"),
+    ("le pass sport c'est possible pour moi", "conditions"),
+    ("je peux avoir combien pour le permis", "price"),
+    ("comment je peux demander le prêt rebond", "apply"),
 ])
 def test_facets(text, facet):
     assert lexicon.facet(text) == facet
@@ -86,3 +91,11 @@ def test_guard_passes_a_supported_answer():
     guard = GroundingGuard([PASSAGE], question="le fonds de garantie couvre combien ?", schemes={"fonds-garantie"})
     verdict = guard.check("La garantie couvre 80 % du montant du prêt.")
     assert verdict.ok and verdict.reason is None
+
+
+@pytest.mark.parametrize("text,scheme", [
+    ("ma fille passe en seconde pro à la rentrée elle aura un ordi", "ordinateur-seconde"),  # a lycéenne
+    ("ma fille de huit ans prend le bus, il lui faut un abonnement", "imagine-r-junior"),
+])
+def test_a_school_level_says_more_than_the_word_for_a_child(text, scheme):
+    assert lexicon.best_scheme(text, 0.8) == scheme

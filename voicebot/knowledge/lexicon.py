@@ -331,8 +331,9 @@ def _audience(norm: str, found: dict[str, float]) -> None:
         found.pop("navigo", None)  # a caller on social aid asking about transport fares: the reduced fares
         found["solidarite-transport"] = 0.95
     age = _age(norm)
-    child = bool(_CHILD.search(norm)) and (age is None or age <= 11)
     student = bool(_STUDENT.search(norm)) or (age is not None and 12 <= age <= 25)
+    # "ma fille passe en seconde" is a lycéenne: a school level says more than the word for a child.
+    child = bool(_CHILD.search(norm)) and (age <= 11 if age is not None else not _STUDENT.search(norm))
     transport = bool(re.search(r"\b(transports?|metro|bus|passe?|navigo|forfait|carte|imagine)\b", norm))
     if "imagine-r-junior" in found and "imagine-r" in found:
         if "junior" not in norm and not child:
@@ -365,10 +366,17 @@ def cue_scheme(text: str, among: tuple[str, ...] | None = None) -> str | None:
 def facet(text: str) -> str | None:
     """What is asked: the scheme's own name says nothing of it ("la réduction solidarité", "l'aide au permis")."""
     norm = normalise(strip_names(text))
-    for name, pattern in FACETS.items():
-        if pattern.search(norm):
-            return name
-    return "price" if _HELP.search(norm) else None
+    first = next((name for name, pattern in FACETS.items() if pattern.search(norm)), None)
+    if (first in (None, "apply", "price") and _CAN.search(norm) and not _HOW_MUCH.search(norm)
+            and not re.search(r"\b(comment|ou)\b", norm)):
+        return "conditions"  # "je peux avoir l'aide ?", "c'est possible pour moi ?": may I, not how much
+    return first or ("price" if _HELP.search(norm) else None)
+
+
+_CAN = re.compile(r"\b(je peux|j'peux|on peut|il peut|elle peut|peut[- ]il|peut[- ]elle|peut[- ]on|possible pour|"
+                  r"c'est pour moi|pour moi|y ai droit|j'ai droit|on a droit|il a droit|elle a droit|eligible|"
+                  r"ca passe|ca marche pour|rentre dans|rentrer dans|que pour les)\b")
+_HOW_MUCH = re.compile(r"\b(combien|montant|prix|cout\w*|tarif\w*|plafond|taux|pourcentage|euros?)\b")
 
 
 @lru_cache(maxsize=1)
