@@ -36,6 +36,7 @@ class Scheme:
 
 SCHEMES: tuple[Scheme, ...] = (
     Scheme("navigo", "le passe Navigo", ("passe navigo", "pass navigo", "carte navigo", "navigo", "navigo mois",
+                                         "passe navigue", "carte navigue", "le navigue",  # Whisper's spelling
                                          "navigo annuel", "navigo liberte", "ticket de metro", "ticket metro",
                                          "ticket de bus", "ticket t plus")),
     Scheme("imagine-r", "le forfait imagine R", ("imagine r", "imagine air", "imagine erre", "imaginer",
@@ -47,10 +48,12 @@ SCHEMES: tuple[Scheme, ...] = (
                                                         "aide permis", "passer le permis")),
     Scheme("solidarite-transport", "la tarification Solidarité Transport", (
         "solidarite transport", "solidarite transports", "reduction solidarite", "solidarite gratuite",
-        "gratuite des transports", "transports gratuits", "agence solidarite")),
+        "gratuite des transports", "transports gratuits", "agence solidarite", "reduc solidarite",
+        "reduc transport solidarite", "transport solidarite")),
     Scheme("velo", "l'aide à l'achat d'un vélo", ("aide velo", "prime velo", "velo electrique", "velo cargo",
                                                    "vae", "velo a assistance", "velo", "velos", "kit d'electrification",
-                                                   "electrifier mon velo", "velo mecanique")),
+                                                   "electrifier mon velo", "velo mecanique", "biporteur",
+                                                   "triporteur", "electrifier")),
     Scheme("equitables", "EquiTables, le tarif de la cantine au lycée", (
         "equitables", "equi tables", "equitable", "cantine au lycee", "cantine du lycee", "demi pension au lycee",
         "demi-pension au lycee", "repas au lycee", "cantine lycee")),
