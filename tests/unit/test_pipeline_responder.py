@@ -125,3 +125,12 @@ async def test_a_keypad_flood_is_cut_to_the_call_rate():
     published = [e for e in events if e.type == "dtmf"]
     assert 20 <= len(published) < 40  # the burst, plus what the rate refills while the test runs
     assert all(e.data["digit"] == "•" for e in published)  # digits leave the pipeline masked
+
+
+async def test_an_answer_with_nothing_to_say_is_not_left_silent():
+    """An LLM answer of "…" alone is not speech: the caller hears the 'not understood' phrase at once."""
+    _, out = await _run(Scripted(["…"]), "allume le bureau en rouge")
+    texts = [f.text for f in out if isinstance(f, SpeakFrame)]
+    assert texts[-1] == phrases.NOT_UNDERSTOOD
+    _, out = await _run(Scripted(["Le forfait coûte 90,80 €."]), "combien coûte le navigo")
+    assert phrases.NOT_UNDERSTOOD not in [f.text for f in out if isinstance(f, SpeakFrame)]

@@ -233,7 +233,9 @@ class Responder(FrameProcessor):
             turn.sources = meta.sources
             turn.guard = turn.guard or meta.guard
             reply.commit(spoken)
-        if not spoken:
+        if not any(any(c.isalnum() for c in s) for s in spoken):
+            # Nothing sayable ("…" alone from the LLM): silence here left a caller waiting a whole minute,
+            # until the silence prompt, in the 4-call benchmark.
             self._not_understood += 1
             await self._say(phrases.NOT_UNDERSTOOD, frame.turn, last=True, kind="phrase")
         if meta.queue:
