@@ -93,6 +93,7 @@ FLOW = DossierStatusFlow(lookup=None, settings=BackofficeSettings(base_url="http
     "où en est mon dossier de bourse", "ma demande est-elle acceptée ?",
     # as the embedded Whisper wrote a synthetic caller's "où en est mon dossier" (tests/e2e/test_backoffice_call.py)
     "Bonjour, je voudrais savoir où un aima dossier. S'il vous plaît.", "où on est le dossier",
+    "Bonjour, je voudrais savoir ou un aimer d'ocier. S'il vous plaît.",  # the CI proof of 2026-12-02, session 4
 ])
 def test_detects_status_requests(text):
     assert FLOW.detects(text)

@@ -54,7 +54,9 @@ _DETECT = [
     re.compile(r"\bIDF[\s-]*\d{4}", re.I),
     # "où en est mon dossier" as speech-to-text writes it ("où un aima dossier", "où on est le dossier"):
     # "où" then up to three words then "dossier", unless "où" asks where to do something ("où envoyer").
-    re.compile(r"\bo[uù]\s+(?![\w']+(?:er|ir|re)\b)(?:[\w']+\W+){0,3}?dossiers?\b", re.I),
+    # "dossier" as it also comes back: "d'ocier", "d'ossier", "dosier", "dossié".
+    re.compile(r"\bo[uù]\s+(?![\w']+(?:er|ir|re)\b)(?:[\w']+\W+){0,3}?"
+               r"(?:dossiers?|d'?o(?:ss|s|c|ç)i(?:er|é)s?)\b", re.I),
 ]
 _NOT_STATUS = re.compile(r"\b(?:comment|pour) (?:constituer|d[ée]poser|faire|remplir|monter|cr[ée]er)\b|"
                          r"\bquels? (?:documents?|pi[èe]ces?)\b.*\b(?:fournir|faut|demand)|\bcombien\b.*\bco[ûu]te?\b",
