@@ -104,17 +104,6 @@ class ExtractiveAnswerer:
             relevance = min(relevance, self.settings.min_relevance - 0.01)  # it asks about what the base lacks
         return Retrieved(kept, relevance >= self.settings.min_relevance, relevance)
 
-    def mostly_unknown(self, question: str, hits: list[SearchHit]) -> bool:
-        """A third or more of the question's content words are unknown to the base: it asks about something else.
-
-        One unknown word in a story ("je viens d'emménager", "mon boss") is how callers talk; "le permis
-        bateau" or "un passeport perdu" is a question whose very subject the base lacks.
-        """
-        unknown = self.unknown_terms(question, hits)
-        if not unknown:
-            return False
-        return len(unknown) >= UNKNOWN_SHARE * max(1, len(stems(" ".join(content_words(question)))))
-
     def unknown_terms(self, question: str, hits: list[SearchHit] | None = None) -> list[str]:
         """Content words of the question that no document uses and the lexicon does not know.
 
@@ -282,9 +271,6 @@ def _offer(answered: str | None, hits: list[SearchHit]) -> str | None:
     wanted = lexicon.OFFERS.get(answered)
     have = {lexicon.heading_facet(h.chunk.heading_path[-1]) for h in hits if h.chunk.heading_path}
     return wanted if wanted in have and wanted != answered else None
-
-
-UNKNOWN_SHARE = 0.34  # share of unknown content words from which a question is about what the base lacks
 
 
 def content_words(question: str) -> list[str]:

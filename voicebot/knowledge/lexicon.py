@@ -129,11 +129,11 @@ COMMON_WORDS = frozenset("""temps quoi fais fait faire chose truc comment combie
     refuse refusee normal normale normaux vieux vieille nouveau nouvelle nouveaux bon bonne bons mauvais
     grand grande petit petite gros rien personne autre autres meme memes pareil pareille different differente
     chez bout cote fond milieu debut fin exact exacte exactement certain certaine sur sure vrai vraie faux
-    pere mere fils fille fils frere soeur mari femme copain copine famille parents enfant enfants gamins
+    pere mere fils fille frere soeur mari femme copain copine famille parents enfant enfants gamins
     gamin gosses ami amie amis voisin voisine collegue boss chef patronne
-    obligé oblige obligee obliger droit raque raquer sous fric thune galere souci soucis probleme problemes
+    oblige obligee obliger droit raque raquer sous fric thune galere souci soucis probleme problemes
     magasin boutique maison appartement logement quartier rue ville radio tele internet journal
-    chomage chomeur chomeuse travail boulot emploi job retraite retraite malade
+    chomage chomeur chomeuse travail boulot emploi job retraite malade
     dirige diriger gere gerer monte monter lance lancer ouvre ouvrir ferme fermer change changer
     emmenage emmenager demenage demenager installe installer inscrit inscrite
     paraît parait semble sembler racontait raconte raconter""".split())
