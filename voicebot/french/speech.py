@@ -688,3 +688,8 @@ def split_speakable(buffer: str, *, first_clause: bool) -> tuple[list[str], str]
             chunks.append(chunk)
             allow_clause = False
     return chunks, buffer[pos:]
+
+
+def sayable(text: str) -> bool:
+    """Whether a piece holds anything to pronounce: "…" or "?" alone is silence, not speech."""
+    return any(c.isalnum() for c in text)

@@ -21,7 +21,7 @@ from voicebot.llm.client import VoiceAnswerer
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import (CallActionFrame, CallerTranscriptFrame,
                                      SpeakFrame, SpeculativeTranscriptFrame)
-from voicebot.french.speech import split_speakable
+from voicebot.french.speech import sayable, split_speakable
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class Responder(FrameProcessor):
             turn.sources = meta.sources
             turn.guard = turn.guard or meta.guard
             reply.commit(spoken)
-        if not any(any(c.isalnum() for c in s) for s in spoken):
+        if not any(sayable(s) for s in spoken):
             # Nothing sayable ("…" alone from the LLM): silence here left a caller waiting a whole minute,
             # until the silence prompt, in the 4-call benchmark.
             self._not_understood += 1

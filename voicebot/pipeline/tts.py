@@ -16,7 +16,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.pipeline.call_state import CallState
 from voicebot.pipeline.frames import SpeakFrame
-from voicebot.french.speech import to_speech
+from voicebot.french.speech import sayable, to_speech
 from voicebot.tts.engines import TTSEngine, TTSError
 from voicebot.tts.scheduler import TTSScheduler
 
@@ -81,7 +81,7 @@ class SpeechSynthesizer(FrameProcessor):
 
     async def _speak(self, frame: SpeakFrame) -> None:
         speech = to_speech(frame.text) if frame.text.strip() else ""
-        if speech and not any(c.isalnum() for c in speech):
+        if speech and not sayable(speech):
             speech = ""  # "…" alone (an LLM's trailing ellipsis) is nothing to say: Piper stalled on it for 60 s
         if speech:
             try:
