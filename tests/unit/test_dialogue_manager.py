@@ -179,3 +179,25 @@ async def test_the_transport_domain_narrows_to_the_transport_passes():
     await turn(dm, "je voudrais un renseignement")
     reply, said = await turn(dm, "les transports")
     assert reply.action == "clarify" and "Navigo" in said
+
+
+def _turns(n: int) -> list[dict[str, str]]:
+    return [m for i in range(n) for m in ({"role": "user", "content": f"q{i}"},
+                                          {"role": "assistant", "content": f"a{i}"})]
+
+
+def test_prompt_history_is_capped_and_dropped_in_blocks_so_the_prefix_holds():
+    from voicebot.dialogue.manager import prompt_history
+
+    firsts = []
+    for n in range(1, 16):
+        kept = prompt_history(_turns(n), 6)
+        assert len(kept) % 2 == 0 and len(kept) // 2 <= 6
+        assert kept == _turns(n)[-len(kept):]  # the most recent turns, in order
+        assert len(kept) // 2 >= min(n, 4)  # never fewer than the window less one block
+        firsts.append(kept[0]["content"])
+    # The oldest turn kept changes once every 3 answers, not on every answer past the sixth.
+    assert firsts[:6] == ["q0"] * 6
+    assert firsts[6:9] == ["q3"] * 3 and firsts[9:12] == ["q6"] * 3 and firsts[12:15] == ["q9"] * 3
+    assert prompt_history(_turns(5), 0) == []
+    assert prompt_history(_turns(3), 1) == _turns(3)[-2:]
