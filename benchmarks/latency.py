@@ -179,7 +179,8 @@ class Bench:
                 "whisper_temperature_fallback": False, "whisper_timestamps": not DECODE_OPTIONS["without_timestamps"],
                 "whisper_vad_filter": DECODE_OPTIONS["vad_filter"], "whisper_device": "cpu",
                 "whisper_encoder_window": s.stt.encoder_window if s.stt.encoder_window == "full"
-                else f"speech (turn + 0.5 s, at least {s.stt.encoder_min_s:g} s; a looped decode redone on 30 s)"}
+                else f"speech (turn + 0.5 s, at least {s.stt.encoder_min_s:g} s; turns under "
+                f"{s.stt.encoder_full_below_s:g} s and a looped decode on 30 s)"}
 
     def start_reference(self, llm_port: int) -> ServerProcess:
         s = self.settings

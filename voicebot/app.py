@@ -193,7 +193,8 @@ class Worker:
                 WhisperEngine, stt.local_path, device=s.stt.device, compute_type=s.stt.compute_type,
                 language=s.stt.language, beam_size=s.stt.beam_size, cpu_threads=s.stt.cpu_threads,
                 max_parallel=s.stt.max_parallel, batch_size=s.stt.batch_size, shed_backlog=s.stt.shed_backlog,
-                encoder_window=s.stt.encoder_window, encoder_min_s=s.stt.encoder_min_s)
+                encoder_window=s.stt.encoder_window, encoder_min_s=s.stt.encoder_min_s,
+                encoder_full_below_s=s.stt.encoder_full_below_s)
             if stt.degraded:
                 degraded.append(f"stt: {stt.source} — {stt.notes}")
             llm = resolve("llm", s)

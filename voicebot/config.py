@@ -77,14 +77,17 @@ class STTSettings(Section):
     shed_backlog: int = Field(1, ge=0, description="Speculative transcriptions are shed (not queued) when this "
                               "many jobs already wait and every decoder is busy: real turns come first.")
     encoder_window: Literal["full", "speech"] = Field(
-        "full", description="'full' (default): the stock 30-s window (the turn padded with silence). 'speech': "
-        "Whisper's encoder runs on the turn plus 0.5 s (at least encoder_min_s), so its cost follows the turn's "
-        "length: about 1 s less per turn on 2 CPU cores for 1.3 points of WER on telephone audio, and a decode "
-        "that loops or comes back empty is redone on the full window. Not the default: short answers on 8 kHz "
-        "suffer ('Oui, d'accord.' came back 'Wida ko', breaking a spoken yes in the back-office dialogue). "
-        "benchmarks/stt_wer.py --encoder-window gives both.")
+        "speech", description="'speech' (default): Whisper's encoder runs on the turn plus 0.5 s (at least "
+        "encoder_min_s), so its cost follows the turn's length: about 1 s less per turn on 2 CPU cores for 1.3 "
+        "points of WER on telephone audio; a decode that loops or comes back empty is redone on the full window, "
+        "and turns shorter than encoder_full_below_s keep it (a short 'oui' is misheard most on a cut window). "
+        "'full': the stock 30-s window (the turn padded with silence). benchmarks/stt_wer.py --encoder-window "
+        "and benchmarks/stt_short_replies.py give both.")
     encoder_min_s: float = Field(10.0, ge=1.0, le=30.0, description="Shortest 'speech' window, in seconds: "
                                  "short turns lose words on a window far shorter than Whisper's 30 s.")
+    encoder_full_below_s: float = Field(2.5, ge=0.0, le=30.0, description="Turns shorter than this (seconds of "
+                                        "audio, pause included) keep the full window with 'speech': short "
+                                        "replies are misheard most on a cut one (benchmarks/stt_short_replies.py).")
 
 
 class LLMSettings(Section):

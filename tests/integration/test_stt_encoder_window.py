@@ -86,3 +86,13 @@ def test_nothing_from_a_spoken_turn_is_decoded_again_on_the_full_window(model_pa
     engine._decode = decode  # type: ignore[method-assign]
     assert engine.transcribe(audio).text and engine.window_retries == 1
     assert engine.transcribe(np.zeros(8000, np.float32)).text == "" and engine.window_retries == 1  # 0.5 s
+
+
+def test_a_short_turn_keeps_the_full_window(model_path):
+    """A reply under encoder_full_below_s ('oui', 'non merci') is decoded on the 30-s window it needs."""
+    engine = WhisperEngine(model_path, cpu_threads=2, encoder_window="speech", encoder_full_below_s=2.5)
+    audio = read_wav(clip("029.wav"), 16000).astype(np.float32) / 32768.0
+    engine.transcribe(audio[: int(2.4 * 16000)])
+    assert engine.model.frames.last == 3000
+    engine.transcribe(audio[: int(2.6 * 16000)])
+    assert engine.model.frames.last == speech_window_frames(int(2.6 * 16000), 10.0) == 1000

@@ -55,7 +55,7 @@ _GOODBYE = re.compile(
 _YES = re.compile(r"^(?:(?:oui|ouais|ouai|volontiers|d'accord|ok|okay|bien sur|avec plaisir|je veux bien|"
                   r"s'il vous plait|svp|merci|allez-y|allez y|vas-y|tout a fait|absolument|carrement|"
                   r"pourquoi pas|oui oui|c'est ca|euh|ben|bah)\b ?)+$")
-_NO = re.compile(r"^(?:(?:non|pas besoin|ca ira|ca va|non merci|c'est bon|pas la peine|non c'est bon|"
+_NO = re.compile(r"^(?:(?:non|pas besoin|pas du tout|surtout pas|ca ira|ca va|non merci|c'est bon|pas la peine|non c'est bon|"
                  r"merci|euh|ben|bah|ca ira merci)\b ?)+$")
 _REPEAT = re.compile(r"\b(repeter|repetez|redire|redites|repetes|pas (?:bien )?(?:compris|entendu)|"
                      r"vous avez dit quoi|qu'est-ce que vous avez dit|encore une fois|plait-il)\b"
@@ -68,9 +68,27 @@ _GOODBYE_WORDS = re.compile(
     r"bah|vous|aussi|et|c'etait|clair|super|top|nickel)\b")
 
 
+# How telephone-band Whisper writes short replies (benchmarks/stt_short_replies.py: "No mercy", "Oui,
+# silvoupla", "Toute affaire", "Pas de tout", "d'accords merci", "No Saïha"), read back as said. Only
+# for short utterances, where a reply is expected and these spellings cannot be anything else.
+_REPLY_SPELLINGS = [(re.compile(p), r) for p, r in (
+    (r"\bno\b", "non"), (r"\bmercy\b", "merci"), (r"\bd'accords\b", "d'accord"),
+    (r"\b(?:w |)(?:sil ?vou ?pla\w*|silvoupla\w*|sylvo[- ]?pla\w*|sil vous plait)\b", "s'il vous plait"),
+    (r"\btoute? affaire\b", "tout a fait"), (r"\bpas de tout\b", "pas du tout"),
+    (r"\b(?:non|no) (?:sa[iy]+ha|saira|ca y ra)\b", "non ca ira"))]
+
+
+def _as_said(t: str) -> str:
+    if len(t.split()) > 5:
+        return t
+    for pattern, said in _REPLY_SPELLINGS:
+        t = pattern.sub(said, t)
+    return t
+
+
 def classify(text: str, *, offered: bool = False) -> Intent:
     """The caller's intent; `offered`: the bot's last turn ended with a yes/no offer."""
-    t = fold(text)
+    t = _as_said(fold(text))
     if not t:
         return "empty"
     if asks_for_human(t):

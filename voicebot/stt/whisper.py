@@ -75,7 +75,7 @@ class WhisperEngine:
     def __init__(self, model_path: Path | str, *, device: str = "cpu", compute_type: str = "int8",
                  language: str = "fr", beam_size: int = 1, cpu_threads: int = 0, max_parallel: int = 1,
                  batch_size: int = 1, shed_backlog: int = 1, speculative_max_wait_s: float = 0.5,
-                 encoder_window: str = "full", encoder_min_s: float = 10.0):
+                 encoder_window: str = "full", encoder_min_s: float = 10.0, encoder_full_below_s: float = 0.0):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         from voicebot.stt.scheduler import STTScheduler
@@ -87,6 +87,7 @@ class WhisperEngine:
         self.encoder_window = encoder_window
         self.window_retries = 0  # 'speech' window decodes that looped and were redone on the full window
         self.encoder_min_s = encoder_min_s
+        self.encoder_full_below_s = encoder_full_below_s
         self.model = _window_model(WhisperModel)(str(model_path), device=device, compute_type=compute_type,
                                                  cpu_threads=cpu_threads, num_workers=max_parallel)
         # Several calls' turns decoded in one batch (worth it on a GPU; batch_size 1 on CPU).
@@ -101,7 +102,11 @@ class WhisperEngine:
 
             audio = soxr.resample(audio, sample_rate, 16000, quality="HQ")
         t0 = time.monotonic()
-        window = speech_window_frames(len(audio), self.encoder_min_s) if self.encoder_window == "speech" else 0
+        window = 0
+        if self.encoder_window == "speech" and len(audio) >= self.encoder_full_below_s * 16000:
+            # A short turn ("oui", "non merci") keeps the full window: it is where a cut window loses the
+            # most (benchmarks/stt_short_replies.py), and such replies steer the dialogue.
+            window = speech_window_frames(len(audio), self.encoder_min_s)
         result = self._decode(audio, window, t0)
         if window and window < 3000 and _looped(result):
             # Greedy decoding sometimes loops on the cut window (a 7-s read sentence came back as 815
