@@ -170,6 +170,10 @@ class Caller:
         if end_at is None:
             end_at = speech_end_s(samples, self.rate)
         t0 = t_next = time.monotonic()
+        # Known before the first frame leaves: bot audio that arrives while the clip plays (the tail of the
+        # previous answer) is then timed against this turn's end of speech and ignored, not against the
+        # previous turn's (which made an 11-s and a 31-s "latency" out of a 1.4-s answer).
+        self._speech_end_at = t0 + end_at
         for i in range(0, len(samples), n):
             chunk = samples[i:i + n]
             if len(chunk) < n:
