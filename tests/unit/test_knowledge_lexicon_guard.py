@@ -21,6 +21,9 @@ from voicebot.knowledge.guard import REJECTIONS, GroundingGuard
     ("équi tables c'est quoi", "equitables"),
     ("le prêt rebond", "pret-rebond"),
     ("un VAE", "velo"),
+    ("l'a m i pour les boursiers elle donne combien", "amie"),
+    ("l'aide pour le permis voiture c'est pour moi", "permis-b"),
+    ("une conciliation avec mes créanciers, la région paie les frais ?", "backup"),
 ])
 def test_scheme_names_as_spoken(text, scheme):
     assert lexicon.best_scheme(text) == scheme
@@ -31,6 +34,7 @@ def test_scheme_names_as_spoken(text, scheme):
     "combien coûte un permis de construire",
     "quel temps fera-t-il demain",
     "je voudrais un prêt immobilier",
+    "mon ami a une question",
 ])
 def test_near_misses_name_no_scheme(text):
     assert lexicon.best_scheme(text, 0.9) is None
@@ -99,3 +103,12 @@ def test_guard_passes_a_supported_answer():
 ])
 def test_a_school_level_says_more_than_the_word_for_a_child(text, scheme):
     assert lexicon.best_scheme(text, 0.8) == scheme
+
+
+def test_places_of_the_region_are_not_topics_but_places_elsewhere_and_companion_words_are():
+    from voicebot.knowledge.extractive import content_words
+
+    assert content_words("un ticket pour Marne-la-Vallée ou Créteil") == ["ticket", "pour"]
+    assert "lyon" in content_words("un billet pour Lyon")
+    # "voiture" names the permis only beside "permis": alone it is a topic the base may lack.
+    assert "voiture" not in lexicon.alias_words() and "permis" in lexicon.alias_words()

@@ -277,6 +277,7 @@ def content_words(question: str) -> list[str]:
     """The words that carry the question's subject: no small, common, number or question words."""
     return [w for w in lexicon.normalise(question).replace("'", " ").replace("-", " ").split()
             if len(w) >= 4 and not w.isdigit() and w not in lexicon.COMMON_WORDS and w not in lexicon.NUMBER_WORDS
+            and w not in lexicon.IDF_PLACES
             and not lexicon.is_question_word(w)]
 
 

@@ -45,7 +45,8 @@ SCHEMES: tuple[Scheme, ...] = (
                                                               "imaginer junior", "junior")),
     Scheme("permis-b", "l'aide au permis de conduire", ("aide au permis", "permis de conduire", "permis b",
                                                         "cheque permis", "auto ecole", "auto-ecole",
-                                                        "aide permis", "passer le permis")),
+                                                        "aide permis", "passer le permis", "permis voiture",
+                                                        "permis auto", "permis de voiture")),
     Scheme("solidarite-transport", "la tarification Solidarité Transport", (
         "solidarite transport", "solidarite transports", "reduction solidarite", "solidarite gratuite",
         "gratuite des transports", "transports gratuits", "agence solidarite", "reduc solidarite",
@@ -70,14 +71,16 @@ SCHEMES: tuple[Scheme, ...] = (
         "aide soignant", "educateur specialise", "bourse fss", "infirmier", "infirmiere")),
     Scheme("amie", "l'aide à la mobilité internationale des étudiants", (
         "amie", "mobilite internationale", "etudier a l'etranger", "erasmus", "stage a l'etranger",
-        "partir a l'etranger")),
+        "partir a l'etranger", "a m i e", "a m i")),
     Scheme("pmup", "PM'up", ("pm'up", "pm up", "pmup", "pe em up", "pe aime up", "pe m up", "p m up", "pem up")),
     Scheme("tpup", "TP'up", ("tp'up", "tp up", "tpup", "tepe up", "te pe up", "t p up", "tepee up", "tp hop")),
     Scheme("innovup", "Innov'up", ("innov'up", "innov up", "innovup", "inov up", "inove up", "innove up",
                                   "innovation up")),
     Scheme("backup", "BACK'up", ("back'up", "back up", "backup", "cheque prevention", "cellule de sauvegarde",
                                  "entreprise en difficulte", "difficultes passageres", "backup reprise",
-                                 "back up reprise", "ile-de-france prevention")),
+                                 "back up reprise", "ile-de-france prevention", "conciliation",
+                                 "mandat ad hoc", "procedure amiable", "redressement judiciaire",
+                                 "procedure collective")),
     Scheme("pret-rebond", "le Prêt Rebond", ("pret rebond", "pret rebonds", "prets rebond")),
     Scheme("fonds-garantie", "le fonds régional de garantie", ("fonds de garantie", "fond de garantie",
                                                                "fonds regional de garantie")),
@@ -112,6 +115,9 @@ SYNONYMS: dict[str, str] = {
     "lycee": "lycée lycéens", "lyceen": "lycée scolaire", "etudiant": "étudiant", "fac": "étudiant supérieur",
     "papiers": "pièces justificatifs", "interets": "taux zéro", "abonnement": "forfait", "interet": "taux zéro", "occasion": "occasion reconditionnés",
     "mensuel": "mois", "annee": "annuel", "an": "annuel",
+    "boss": "employeur", "raque": "payer", "raquer": "payer", "moteur": "électrique assistance",
+    "creanciers": "dettes difficultés", "dettes": "difficultés", "racheter": "reprise reprend",
+    "rachat": "reprise reprend", "reprendre": "reprise reprend", "concurrent": "entreprise",
 }
 # Everyday words that say nothing about the topic (never a sign that the question is out of scope).
 COMMON_WORDS = frozenset("""temps quoi fais fait faire chose truc comment combien quand besoin moment maintenant encore
@@ -137,6 +143,16 @@ COMMON_WORDS = frozenset("""temps quoi fais fait faire chose truc comment combie
     dirige diriger gere gerer monte monter lance lancer ouvre ouvrir ferme fermer change changer
     emmenage emmenager demenage demenager installe installer inscrit inscrite
     paraît parait semble sembler racontait raconte raconter""".split())
+# Places of Île-de-France a caller says where they live or go ("jusqu'à Marne-la-Vallée", "à Créteil"): the
+# region's own geography, never a topic the base lacks. Places elsewhere (Lyon, Bordeaux) stay unknown words,
+# and so do the airports (their shuttles are not in the base).
+IDF_PLACES = frozenset("""paris parisien parisienne marne vallee seine essonne yvelines oise hauts creteil versailles
+    cergy pontoise evry courcouronnes meaux melun nanterre bobigny montreuil argenteuil boulogne billancourt vitry
+    aubervilliers colombes noisy denis champigny rueil malmaison aulnay sevran ivry villejuif massy palaiseau saclay
+    chelles torcy lagny fontainebleau provins mantes jolie poissy rambouillet etampes corbeil essonnes sarcelles
+    gonesse vincennes pantin clichy levallois courbevoie puteaux issy moulineaux antony clamart drancy bondy
+    rosny villepinte tremblay juvisy savigny brunoy yerres combs-la-ville senart chessy serris bussy nemours
+    montereau coulommiers dammartin""".split())
 # Spoken numbers are figures, never topics the base could lack ("dix-huit ans", "quatre-vingt-huit euros").
 NUMBER_WORDS = frozenset("""zero un une deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze
     quinze seize vingt vingts trente quarante cinquante soixante cent cents mille million millions milliard""".split())
@@ -153,6 +169,7 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), w) for 
     (r"\b(minimum|au minimum|au moins)\b", "au moins"),
     (r"\b(maximum|au maximum|au plus|jusqu'a combien)\b", "plafond plafonnée au plus"),
     (r"(?<!cargo )\bvelos? electriques?\b", "assistance électrique"),
+    (r"\b(sans moteur|velos? (?:normal|normaux|classique|simple)s?)\b", "vélo mécanique"),
     (r"\b(rentre|rentrer|entre|entrer) en (seconde|premiere|terminale|sixieme)\b", "rentrée élève"),
     (r"\b(pourcentage|pourcent|pour cent|quel taux)\b", "taux %"),
     (r"\b(perdu|perdue|vole|volee|casse|cassee)\b", "perdue volée remplacée"),
@@ -382,10 +399,16 @@ _CAN = re.compile(r"\b(je peux|j'peux|on peut|il peut|elle peut|peut[- ]il|peut[
 _HOW_MUCH = re.compile(r"\b(combien|montant|prix|cout\w*|tarif\w*|plafond|taux|pourcentage|euros?)\b")
 
 
+# Words that name a scheme only beside another one ("permis voiture"): alone, another topic ("une aide pour
+# acheter une voiture électrique" is a near miss, not a question about the permis).
+_COMPANION_WORDS = frozenset({"voiture", "auto"})
+
+
 @lru_cache(maxsize=1)
 def alias_words() -> frozenset[str]:
     """Every word of every scheme name the lexicon knows ("equi", "tables", "tepe")."""
-    return frozenset(w for sc in SCHEMES for a in sc.aliases for w in a.replace("'", " ").replace("-", " ").split())
+    return frozenset(w for sc in SCHEMES for a in sc.aliases for w in a.replace("'", " ").replace("-", " ").split()
+                     if w not in _COMPANION_WORDS)
 
 
 def is_question_word(word: str) -> bool:
