@@ -85,7 +85,7 @@ class STTSettings(Section):
         "and benchmarks/stt_short_replies.py give both.")
     encoder_min_s: float = Field(10.0, ge=1.0, le=30.0, description="Shortest 'speech' window, in seconds: "
                                  "short turns lose words on a window far shorter than Whisper's 30 s.")
-    encoder_full_below_s: float = Field(2.5, ge=0.0, le=30.0, description="Turns shorter than this (seconds of "
+    encoder_full_below_s: float = Field(2.0, ge=0.0, le=30.0, description="Turns shorter than this (seconds of "
                                         "audio, pause included) keep the full window with 'speech': short "
                                         "replies are misheard most on a cut one (benchmarks/stt_short_replies.py).")
 
