@@ -115,7 +115,7 @@ SYNONYMS: dict[str, str] = {
     "lycee": "lycée lycéens", "lyceen": "lycée scolaire", "etudiant": "étudiant", "fac": "étudiant supérieur",
     "papiers": "pièces justificatifs", "interets": "taux zéro", "abonnement": "forfait", "interet": "taux zéro", "occasion": "occasion reconditionnés",
     "mensuel": "mois", "annee": "annuel", "an": "annuel",
-    "boss": "employeur", "raque": "payer", "raquer": "payer", "moteur": "électrique assistance",
+    "boss": "employeur", "raque": "payer", "raquer": "payer", "moteur": "vélo",
     "creanciers": "dettes difficultés", "dettes": "difficultés", "racheter": "reprise reprend",
     "rachat": "reprise reprend", "reprendre": "reprise reprend", "concurrent": "entreprise",
 }
