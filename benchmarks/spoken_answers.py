@@ -50,10 +50,10 @@ CALLER_VOICE = "jf_gongitsune"  # a caller's voice unlike the bot's (jm_kumo); s
 class KokoroCaller:
     """Kokoro-82M as the caller's voice: one engine (espeak-ng phonemes in a child process), WAVs at 16 kHz."""
 
-    def __init__(self) -> None:
+    def __init__(self, voice: str = CALLER_VOICE) -> None:
         from voicebot.tts.engines import KokoroEngine
 
-        self.engine = KokoroEngine(CALLER_VOICE)
+        self.engine = KokoroEngine(voice)
         self.loop = asyncio.new_event_loop()
         self.loop.run_until_complete(self.engine.start())
 

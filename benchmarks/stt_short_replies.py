@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import tempfile
 import wave
 from pathlib import Path
@@ -24,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from benchmarks.spoken_answers import KokoroCaller
+from benchmarks.spoken_answers import synthesise as espeak_fr
 from benchmarks.text_metrics import normalise_words, wer
 from voicebot.config import load_settings
 from voicebot.dialogue import intents
@@ -39,7 +40,7 @@ REPLIES = [
     ("Vous pouvez répéter ?", "repeat"), ("Oui, allez-y.", "yes"), ("Non, c'est tout.", "goodbye"),
     ("D'accord, merci.", "yes"),
 ]
-VOICES = ("kokoro:jf_gongitsune", "kokoro:jm_kumo", "espeak:fr")
+VOICES = ("kokoro:jf_gongitsune", "kokoro:jm_kumo", "espeak:fr")  # espeak: its French voice only
 
 
 def synthesise(voices: tuple[str, ...], folder: Path) -> list[tuple[str, str, str, np.ndarray]]:
@@ -47,19 +48,9 @@ def synthesise(voices: tuple[str, ...], folder: Path) -> list[tuple[str, str, st
     out = []
     for voice in voices:
         kind, name = voice.split(":", 1)
-        if kind == "kokoro":
-            from benchmarks.spoken_answers import KokoroCaller, CALLER_VOICE  # noqa: F401
-            import benchmarks.spoken_answers as sa
-
-            sa.CALLER_VOICE = name
-            caller = sa.KokoroCaller()
+        speak = KokoroCaller(name) if kind == "kokoro" else espeak_fr
         for i, (text, intent) in enumerate(REPLIES):
-            path = folder / f"{kind}-{name}-{i}.wav"
-            if kind == "kokoro":
-                caller(text, path)
-            else:
-                subprocess.run(["espeak-ng", "-v", name, "-s", "150", "-w", str(path), text], check=True,
-                               capture_output=True, timeout=60)
+            path = speak(text, folder / f"{kind}-{name}-{i}.wav")
             with wave.open(str(path)) as w:
                 rate = w.getframerate()
                 x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
@@ -70,8 +61,8 @@ def synthesise(voices: tuple[str, ...], folder: Path) -> list[tuple[str, str, st
             x = _speech_only(x)
             x = np.concatenate([np.zeros(2400, np.float32), x, np.zeros(4480, np.float32)])
             out.append((voice, text, intent, soxr.resample(x, 8000, 16000)))
-        if kind == "kokoro":
-            caller.close()
+        if isinstance(speak, KokoroCaller):
+            speak.close()
     return out
 
 

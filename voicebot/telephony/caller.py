@@ -163,8 +163,8 @@ class Caller:
             await asyncio.sleep(max(0.0, t_next - time.monotonic()))
         return True
 
-    async def _send_clip(self, ws, samples: np.ndarray, name: str = "") -> float:
-        """Send a clip in real time; returns the monotonic time at which its speech ended on the wire."""
+    async def _send_clip(self, ws, samples: np.ndarray, name: str = "") -> None:
+        """Send a clip in real time; ``_speech_end_at``: the monotonic time its speech ends on the wire."""
         n = int(self.rate * FRAME_S)
         end_at = self.speech_ends.get(name)
         if end_at is None:
@@ -182,7 +182,6 @@ class Caller:
                 break
             t_next += FRAME_S
             await asyncio.sleep(max(0.0, t_next - time.monotonic()))
-        return t0 + end_at
 
     async def _send(self, ws, data: bytes) -> bool:
         import websockets
@@ -213,7 +212,7 @@ class Caller:
             self.result.turns.append(turn)
             self._drain_turn_events()
             self._pending_wire = turn
-            self._speech_end_at = await self._send_clip(ws, samples, name)
+            await self._send_clip(ws, samples, name)  # sets self._speech_end_at before its first frame
             # wait for the bot's answer: a turn record, then the bot's audio to finish
             got = await self._send_silence_until(ws, lambda: not self._turn_events.empty(), self.answer_timeout_s)
             if got:
