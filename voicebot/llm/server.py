@@ -51,6 +51,10 @@ class EmbeddedLlamaServer:
             "--host", self.host, "--port", str(self.port),
             "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
             "--n_threads_batch", str(self.n_threads),
+            # One request at a time, to its end: by default llama-cpp-python ends the answer in progress
+            # (a silent "[DONE]") as soon as another request waits, i.e. one call's answer is cut short
+            # whenever another call asks.
+            "--interrupt_requests", "false",
             # Keeps the KV cache of the shared prompt prefix (system prompt + knowledge) between requests.
             *(["--cache", "true", "--cache_type", "ram"] if self.prompt_cache else []),
         ]
