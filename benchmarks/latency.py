@@ -223,20 +223,26 @@ class Bench:
                 json.dumps([s.__dict__ for s in samples], ensure_ascii=False))
         return samples
 
-    async def concurrency(self, ours: ServerProcess, levels: list[int]) -> dict:
-        """N simultaneous calls; each level plays >= 10 turns in all (the single call: 10 turns in a row)."""
+    async def concurrency(self, ours: ServerProcess, levels: list[int], clips: list[str] | None = None,
+                          clip_dir: Path = CLIPS, label: str = "") -> dict:
+        """N simultaneous calls; each level plays >= 10 turns in all (the single call: 10 turns in a row).
+
+        The calls start together, so their turns fall at the same moments: the worst case for a worker.
+        """
+        clips = clips or CLIP_ORDER
         out = {}
         for level in levels:
             per_call = max(2 if self.quick else 3, -(-(4 if self.quick else 10) // level))
-            jobs = [place("ours", ours.ws_pcm, [CLIP_ORDER[(level * 5 + j * per_call + k) % len(CLIP_ORDER)]
-                                                for k in range(per_call)], j, timeout=90) for j in range(level)]
+            jobs = [place("ours", ours.ws_pcm, [clips[(level * 5 + j * per_call + k) % len(clips)]
+                                                for k in range(per_call)], j, timeout=90, clip_dir=clip_dir)
+                    for j in range(level)]
             samples = [s for group in await asyncio.gather(*jobs) for s in group]
             vals = [s.wire_ms for s in samples if s.wire_ms is not None]
             out[level] = {**summary(vals), "answered": len(vals), "turns": len(samples),
                           "samples": [{"call": s.call, "clip": s.clip, "position": s.position, "wire_ms": s.wire_ms,
                                        "answered": s.answered, "server_ms": s.server_ms, "caller": s.caller_text,
                                        "bot": (s.bot_text or "")[:160]} for s in samples]}
-            self.say(f"  {level:2d} concurrent calls: p50 {out[level]['p50_ms']} ms, p95 {out[level]['p95_ms']} ms "
+            self.say(f"  {label}{level:2d} concurrent calls: p50 {out[level]['p50_ms']} ms, p95 {out[level]['p95_ms']} ms "
                      f"({len(vals)}/{len(samples)} answered)")
         single = out[levels[0]]["p95_ms"] or 0
         ok = [lv for lv in levels if out[lv]["p95_ms"] is not None and out[lv]["p95_ms"] <= 2 * single
@@ -261,6 +267,10 @@ class Bench:
             for i in range(0, len(files), 3):
                 samples += await place("product", srv.ws_pcm, files[i:i + 3], i // 3, clip_dir=qdir, timeout=60)
                 self.say("  product " + " ".join(f"{s.wire_ms:.0f}" if s.wire_ms else "-" for s in samples[-3:]))
+            # The shipped path under load, on the same in-scope questions (not the ungrounded LLM of the sweep
+            # above, whose embedded llama.cpp server answers one request at a time, to its end).
+            conc = await self.concurrency(srv, self.levels or ([1, 2] if self.quick else [1, 2, 4]),
+                                          [m["file"] for m in made], qdir, label="product ")
         finally:
             srv.stop()
         phrases = canned_phrases()
@@ -272,6 +282,9 @@ class Bench:
                 "wire_all_answered": summary([s.wire_ms for s in samples if s.wire_ms is not None]),
                 "wire_grounded_answers": summary([s.wire_ms for s in real]),
                 "stages": stage_breakdown([s for s in samples if s.wire_ms is not None]),
+                "concurrency": {**conc, "canned_answers": {
+                    lv: sum(1 for x in d["samples"] if x["answered"] and is_canned(x["bot"], phrases))
+                    for lv, d in conc["levels"].items()}},
                 "turns": [{"clip": s.clip, "question": next(m["text"] for m in made if m["file"] == s.clip),
                            "heard": s.caller_text, "answer": s.bot_text, "wire_ms": s.wire_ms,
                            "server_ms": s.server_ms} for s in samples]}
@@ -485,6 +498,14 @@ def _product_lines(p: dict | None) -> list[str]:
     lines += [row(f"stage: {k}", v) for k, v in p["stages"].items()]
     lines += ["", "| question | heard | answer (start) | wire ms |", "| --- | --- | --- | --- |"]
     lines += [f"| {t['question']} | {t['heard']} | {t['answer'][:90]} | {t['wire_ms']} |" for t in p["turns"]]
+    conc = p.get("concurrency")
+    if conc:
+        lines += ["", "### Product path under load (the same questions, calls started together)", "",
+                  "| calls | turns answered | canned answers | p50 | p95 |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {lv} | {s['answered']}/{s['turns']} | {conc['canned_answers'].get(lv)} | {s['p50_ms']} | "
+                  f"{s['p95_ms']} |" for lv, s in conc["levels"].items()]
+        lines += ["", f"Largest level whose p95 stays under twice the single-call p95: "
+                      f"{conc['max_level_p95_within_2x_single']}"]
     return lines
 
 

@@ -160,7 +160,8 @@ class PipelineSettings(Section):
     max_call_s: float = Field(900.0, ge=10, description="Longest call; then the bot says goodbye and hangs up.")
     speculative_stt: bool = Field(True, description="Transcribe during the pause before the end of turn is "
                                   "confirmed; the result is used if the caller does not go on.")
-    speculative_after_s: float = Field(0.15, ge=0.02, le=2.0, description="Silence before speculative STT starts.")
+    speculative_after_s: float = Field(0.1, ge=0.02, le=2.0, description="Silence before speculative STT starts "
+                                       "(not before the 0.1 s of tail kept on the turn's audio).")
     early_answer: bool = Field(True, description="Start the answer on the speculative transcript, before the end "
                                "of turn is confirmed; it is only spoken once the turn ends, dropped if the "
                                "caller goes on (needs speculative_stt).")

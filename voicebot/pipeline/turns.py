@@ -38,7 +38,9 @@ from voicebot.pipeline.frames import CallerTurnFrame, SpeculativeTurnFrame
 log = logging.getLogger(__name__)
 
 PRE_ROLL_S = 0.3  # audio kept before VAD confirms speech, so the first syllable is not lost
-TAIL_S = 0.15  # silence kept after the last speech frame for Whisper
+# Silence kept after the last speech frame for Whisper. The speculative transcript (same audio) cannot start
+# before this much of the pause has passed, so every millisecond here is a millisecond on every answer.
+TAIL_S = 0.1
 
 _smart_turn_lock = threading.Lock()
 _smart_turn_session: Any = None  # onnxruntime.InferenceSession, loaded by the first SharedSmartTurn
