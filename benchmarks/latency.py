@@ -182,15 +182,37 @@ class Bench:
                 else f"speech (turn + 0.5 s, at least {s.stt.encoder_min_s:g} s; turns under "
                 f"{s.stt.encoder_full_below_s:g} s and a looped decode on 30 s)"}
 
+    def llm_config(self) -> dict:
+        """The LLM sampling both sides run with (the reference is told ours; recorded under config)."""
+        llm = self.settings.llm
+        return {"llm_max_tokens": int(self.overrides.get("VOICEBOT_LLM__MAX_TOKENS", llm.max_tokens)),
+                "llm_temperature": float(self.overrides.get("VOICEBOT_LLM__TEMPERATURE", llm.temperature))}
+
+    async def llm_idle(self, llm_port: int) -> None:
+        """Return once the shared LLM server has finished every earlier request.
+
+        The embedded llama.cpp server answers one request at a time, to its end: a one-token request
+        completes only after the ones queued before it. So no call starts while the previous call's
+        last answer (of either side) is still being generated on the shared server.
+        """
+        import httpx
+
+        body = {"model": "embedded", "max_tokens": 1, "messages": [{"role": "user", "content": "."}]}
+        async with httpx.AsyncClient(timeout=120) as client:
+            r = await client.post(f"http://127.0.0.1:{llm_port}/v1/chat/completions", json=body)
+            r.raise_for_status()
+
     def start_reference(self, llm_port: int) -> ServerProcess:
         s = self.settings
         wc = self.whisper_config()
+        lc = self.llm_config()
         voice = resolve("tts", s.model_copy(update={"tts": s.tts.model_copy(update={"engine": "piper"})})).path
         port = free_port()
         cmd = [sys.executable, "-m", "benchmarks.reference.stock_server", "--port", str(port),
                "--llm-base-url", f"http://127.0.0.1:{llm_port}/v1", "--whisper-model", wc["whisper_model"],
                "--whisper-compute-type", wc["whisper_compute_type"], "--whisper-beam-size",
-               str(wc["whisper_beam_size"]), "--whisper-decoding", "voicebot", "--piper-voice", str(voice)]
+               str(wc["whisper_beam_size"]), "--whisper-decoding", "voicebot", "--piper-voice", str(voice),
+               "--llm-max-tokens", str(lc["llm_max_tokens"]), "--llm-temperature", str(lc["llm_temperature"])]
         return ServerProcess(s.server.data_dir / "bench" / "reference", port=port, command=cmd).start()
 
     def plan(self) -> list[tuple[int, int, str]]:
@@ -199,13 +221,14 @@ class Bench:
         return [(i, k, CLIP_ORDER[(i * per_call + k) % len(CLIP_ORDER)]) for i in range(self.calls)
                 for k in range(per_call)]
 
-    async def warm_up(self, servers: list[tuple[str, ServerProcess]]) -> None:
+    async def warm_up(self, servers: list[tuple[str, ServerProcess]], llm_port: int) -> None:
         """One short call per system before measuring, so neither pays a first-call cost in the figures."""
         for name, srv in servers:
+            await self.llm_idle(llm_port)
             got = await place(name, srv.ws_pcm, WARM_UP, -1)
             self.say(f"  warm-up {name:9s} " + " ".join(f"{s.wire_ms:.0f}" if s.wire_ms else "-" for s in got))
 
-    async def side_by_side(self, ours: ServerProcess, ref: ServerProcess | None) -> list[TurnSample]:
+    async def side_by_side(self, ours: ServerProcess, ref: ServerProcess | None, llm_port: int) -> list[TurnSample]:
         planned = self.plan()
         samples: list[TurnSample] = []
         for i in range(self.calls):
@@ -214,6 +237,7 @@ class Bench:
             for name, srv in (first, second):
                 if srv is None:
                     continue
+                await self.llm_idle(llm_port)
                 got = await place(name, srv.ws_pcm, clips, i)
                 samples += got
                 self.say(f"  call {i + 1}/{self.calls} {name:9s} " + " ".join(
@@ -339,13 +363,14 @@ class Bench:
         try:
             ref = None if self.skip_reference else self.start_reference(llm_port)
             self.say("warm-up (not measured)")
-            await self.warm_up([("ours", ours)] + ([("reference", ref)] if ref else []))
+            await self.warm_up([("ours", ours)] + ([("reference", ref)] if ref else []), llm_port)
             self.say(f"side by side: {self.calls} calls each, interleaved")
-            samples = await self.side_by_side(ours, ref)
+            samples = await self.side_by_side(ours, ref, llm_port)
             if ref is not None:
                 ref.stop()
             self.say("concurrency sweep (voicebot)")
             levels = self.levels or ([1, 2] if self.quick else [1, 2, 4])
+            await self.llm_idle(llm_port)
             conc = await self.concurrency(ours, levels)
         finally:
             if ref is not None:
@@ -382,7 +407,7 @@ class Bench:
         ref_v = [r["reference_ms"] for r in pairing.paired]
         paired_keys = {(r["call"], r["position"]) for r in pairing.paired}
         mine_paired = [s for s in mine if (s.call, s.position) in paired_keys]
-        wc = self.whisper_config()
+        wc, lc = self.whisper_config(), self.llm_config()
         return {
             "ours": summary(ours_v),
             "reference": summary(ref_v),
@@ -395,14 +420,15 @@ class Bench:
                              "canned_ours": summary([r["ours_ms"] for r in pairing.canned]),
                              "canned_reference": summary([r["reference_ms"] for r in pairing.canned])},
             "paired": pairing.paired,
-            "config": {"ours": {**wc, "llm_grounded": False, "tts": "piper (same voice)", "warm_up_calls": 1,
+            "config": {"ours": {**wc, **lc, "llm_grounded": False, "tts": "piper (same voice)", "warm_up_calls": 1,
                                 "models_shared_warm": True},
-                       "reference": {**wc, "llm_grounded": False, "tts": "piper (same voice)", "warm_up_calls": 1,
+                       "reference": {**wc, **lc, "llm_grounded": False, "tts": "piper (same voice)", "warm_up_calls": 1,
                                      "models_shared_warm": True, "whisper_decoding": "voicebot DECODE_OPTIONS",
                                      # stock faster-whisper: the encoder always runs on the 30-s padded window
                                      "whisper_encoder_window": "full (stock faster-whisper, 30 s)"},
                        "speech_end": "Silero VAD offline on the source WAV (benchmarks/speech_end.py), cached",
-                       "interleaving": "call by call, order alternating (ours first on even calls)"},
+                       "interleaving": "call by call, order alternating (ours first on even calls); each call "
+                                       "starts once the shared LLM server has finished every earlier answer"},
             "stages_ours": stage_breakdown(mine_paired),
             "server_bot_audio_first_ours": summary([s.server_ms["bot_audio_first"] for s in mine_paired
                                                     if "bot_audio_first" in s.server_ms]),
@@ -465,7 +491,7 @@ def markdown(r: dict) -> str:
 def _fairness_lines(r: dict) -> list[str]:
     td, cfg, m = r.get("turns_detail", {}), r.get("config", {}), r["machine"]
     keys = ("whisper_compute_type", "whisper_beam_size", "whisper_temperature", "whisper_temperature_fallback",
-            "whisper_timestamps", "whisper_vad_filter", "whisper_encoder_window")
+            "whisper_timestamps", "whisper_vad_filter", "whisper_encoder_window", "llm_max_tokens", "llm_temperature")
     lines = ["## Like for like", "", "| setting | voicebot | reference |", "| --- | --- | --- |"]
     lines += [f"| {k} | {cfg.get('ours', {}).get(k)} | {cfg.get('reference', {}).get(k)} |" for k in keys]
     lines += ["", f"Planned turns per side: {td.get('planned_turns')}; answered by both with a real answer: "

@@ -120,6 +120,13 @@ class StockConfig:
     whisper_compute_type: str = "default"
     whisper_beam_size: int = 5  # faster-whisper's default
     whisper_decoding: str = "stock"  # "stock": faster-whisper's defaults; "voicebot": DECODE_OPTIONS
+    llm_max_tokens: int | None = None  # None: pipecat's default (no limit: the server's context decides)
+    llm_temperature: float | None = None
+
+    def llm_sampling(self) -> dict:
+        """The sampling settings given on the command line (the others stay pipecat's defaults)."""
+        return {k: v for k, v in (("max_tokens", self.llm_max_tokens), ("temperature", self.llm_temperature))
+                if v is not None}
 
 
 class SharedWhisper:
@@ -223,7 +230,8 @@ async def run_call(ws: WebSocket, rate: int, config: StockConfig, http: aiohttp.
                                 settings=WhisperSTTService.Settings(model=str(config.whisper_model),
                                                                     language=Language.FR))
     llm = LlamaCppLLMService(base_url=config.llm_base_url, api_key="x",
-                           settings=OpenAILLMService.Settings(model=LLM_MODEL, system_instruction=SYSTEM_PROMPT))
+                           settings=OpenAILLMService.Settings(model=LLM_MODEL, system_instruction=SYSTEM_PROMPT,
+                                                              **config.llm_sampling()))
     tts = PiperHttpTTSService(base_url=config.piper_url, aiohttp_session=http)
     user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
         LLMContext(), user_params=LLMUserAggregatorParams(
@@ -321,6 +329,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--whisper-decoding", choices=("stock", "voicebot"), default="stock",
                    help="'stock': faster-whisper's defaults (temperature fallback, timestamps); 'voicebot': "
                         "voicebot's options (one temperature, no timestamps, no Whisper VAD)")
+    p.add_argument("--llm-max-tokens", type=int, help="longest answer in tokens (default: pipecat's, no limit)")
+    p.add_argument("--llm-temperature", type=float, help="sampling temperature (default: the server's)")
     p.add_argument("--piper-voice", type=Path, help="Piper .onnx voice for the child Piper HTTP server")
     p.add_argument("--piper-url", help="use this Piper HTTP server instead of starting one "
                                        "(http://HOST:PORT or its /synthesize URL)")
@@ -351,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             piper_url = piper.synthesize_url
         config = StockConfig(llm_base_url=args.llm_base_url.rstrip("/"), whisper_model=args.whisper_model,
                              piper_url=piper_url, whisper_compute_type=args.whisper_compute_type,
-                             whisper_beam_size=args.whisper_beam_size, whisper_decoding=args.whisper_decoding)
+                             whisper_beam_size=args.whisper_beam_size, whisper_decoding=args.whisper_decoding,
+                             llm_max_tokens=args.llm_max_tokens, llm_temperature=args.llm_temperature)
         uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="warning")
     except (PiperServerError, ValueError) as e:
         return _fail(str(e))

@@ -111,3 +111,18 @@ def test_canned_phrases_are_recognised_whatever_the_case_and_accents():
     assert is_canned(phrases.NO_ANSWER, canned)
     assert not is_canned("Le passe Navigo mois coûte 90,80 euros.", canned)
     assert not is_canned("", canned)
+
+
+def test_both_sides_sample_the_llm_alike():
+    """The stock reference is given ours' answer length and temperature (it would otherwise generate until the
+    context ends, holding the shared one-request-at-a-time LLM server); what is not given stays pipecat's."""
+    from benchmarks.latency import Bench
+    from benchmarks.reference.stock_server import StockConfig
+    from voicebot.config import load_settings
+
+    bench = Bench(load_settings(), True, 1, Path("."), False, [1], False, None, False,
+                  {"VOICEBOT_LLM__MAX_TOKENS": "64"})
+    assert bench.llm_config() == {"llm_max_tokens": 64, "llm_temperature": load_settings().llm.temperature}
+    config = StockConfig("http://x/v1", Path("m"), "http://p", llm_max_tokens=64, llm_temperature=0.2)
+    assert config.llm_sampling() == {"max_tokens": 64, "temperature": 0.2}
+    assert StockConfig("http://x/v1", Path("m"), "http://p").llm_sampling() == {}
