@@ -146,6 +146,8 @@ class Bench:
     overrides: dict = field(default_factory=dict)
     product_section: bool = True
     log: list[str] = field(default_factory=list)
+    llm_ports: list[int] = field(default_factory=list)  # the LLM servers llm_idle drains
+    ref_llm: object | None = None  # the reference's llama.cpp server (EmbeddedLlamaServer)
 
     def say(self, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -188,24 +190,39 @@ class Bench:
         return {"llm_max_tokens": int(self.overrides.get("VOICEBOT_LLM__MAX_TOKENS", llm.max_tokens)),
                 "llm_temperature": float(self.overrides.get("VOICEBOT_LLM__TEMPERATURE", llm.temperature))}
 
-    async def llm_idle(self, llm_port: int) -> None:
-        """Return once the shared LLM server has finished every earlier request.
+    async def llm_idle(self) -> None:
+        """Return once every LLM server of the run has finished all earlier requests.
 
         The embedded llama.cpp server answers one request at a time, to its end: a one-token request
         completes only after the ones queued before it. So no call starts while the previous call's
-        last answer (of either side) is still being generated on the shared server.
+        last answer (of either side) is still being generated on the same 2 cores.
         """
         import httpx
 
         body = {"model": "embedded", "max_tokens": 1, "messages": [{"role": "user", "content": "."}]}
         async with httpx.AsyncClient(timeout=120) as client:
-            r = await client.post(f"http://127.0.0.1:{llm_port}/v1/chat/completions", json=body)
-            r.raise_for_status()
+            for port in self.llm_ports:
+                r = await client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body)
+                r.raise_for_status()
 
-    def start_reference(self, llm_port: int) -> ServerProcess:
+    def start_reference(self) -> ServerProcess:
+        """The stock pipecat reference, with its own llama.cpp server of the same model and settings.
+
+        Its own, run with llama-cpp-python's defaults as a stock set-up would: the stock pipeline leaves
+        an abandoned answer's stream open after a hang-up, which on ours (one request at a time, never
+        cut) would hold the server for every later call.
+        """
+        from voicebot.llm.server import EmbeddedLlamaServer
+
         s = self.settings
         wc = self.whisper_config()
         lc = self.llm_config()
+        self.ref_llm = EmbeddedLlamaServer(resolve("llm", s).local_path, n_ctx=s.llm.embedded_ctx,
+                                           n_threads=s.llm.embedded_threads, prompt_cache=s.llm.prompt_cache,
+                                           interrupt_requests=True,
+                                           log_file=s.server.data_dir / "bench" / "reference-llama.log").start()
+        self.llm_ports.append(self.ref_llm.port)
+        llm_port = self.ref_llm.port
         voice = resolve("tts", s.model_copy(update={"tts": s.tts.model_copy(update={"engine": "piper"})})).path
         port = free_port()
         cmd = [sys.executable, "-m", "benchmarks.reference.stock_server", "--port", str(port),
@@ -221,14 +238,22 @@ class Bench:
         return [(i, k, CLIP_ORDER[(i * per_call + k) % len(CLIP_ORDER)]) for i in range(self.calls)
                 for k in range(per_call)]
 
-    async def warm_up(self, servers: list[tuple[str, ServerProcess]], llm_port: int) -> None:
+    def stop_reference(self, ref: ServerProcess | None) -> None:
+        if ref is not None:
+            ref.stop()
+        if self.ref_llm is not None:
+            self.ref_llm.stop()  # type: ignore[attr-defined]
+            self.llm_ports.remove(self.ref_llm.port)  # type: ignore[attr-defined]
+            self.ref_llm = None
+
+    async def warm_up(self, servers: list[tuple[str, ServerProcess]]) -> None:
         """One short call per system before measuring, so neither pays a first-call cost in the figures."""
         for name, srv in servers:
-            await self.llm_idle(llm_port)
+            await self.llm_idle()
             got = await place(name, srv.ws_pcm, WARM_UP, -1)
             self.say(f"  warm-up {name:9s} " + " ".join(f"{s.wire_ms:.0f}" if s.wire_ms else "-" for s in got))
 
-    async def side_by_side(self, ours: ServerProcess, ref: ServerProcess | None, llm_port: int) -> list[TurnSample]:
+    async def side_by_side(self, ours: ServerProcess, ref: ServerProcess | None) -> list[TurnSample]:
         planned = self.plan()
         samples: list[TurnSample] = []
         for i in range(self.calls):
@@ -237,7 +262,7 @@ class Bench:
             for name, srv in (first, second):
                 if srv is None:
                     continue
-                await self.llm_idle(llm_port)
+                await self.llm_idle()
                 got = await place(name, srv.ws_pcm, clips, i)
                 samples += got
                 self.say(f"  call {i + 1}/{self.calls} {name:9s} " + " ".join(
@@ -353,6 +378,7 @@ class Bench:
 
     async def run(self) -> dict:
         llm_port = free_port()
+        self.llm_ports = [llm_port]
         started = time.time()
         load_before = os.getloadavg()
         cache = SpeechEndCache(self.settings.server.data_dir / "bench" / "speech_end.json")
@@ -361,20 +387,18 @@ class Bench:
         ours = self.start_ours(llm_port)
         ref = None
         try:
-            ref = None if self.skip_reference else self.start_reference(llm_port)
+            ref = None if self.skip_reference else self.start_reference()
             self.say("warm-up (not measured)")
-            await self.warm_up([("ours", ours)] + ([("reference", ref)] if ref else []), llm_port)
+            await self.warm_up([("ours", ours)] + ([("reference", ref)] if ref else []))
             self.say(f"side by side: {self.calls} calls each, interleaved")
-            samples = await self.side_by_side(ours, ref, llm_port)
-            if ref is not None:
-                ref.stop()
+            samples = await self.side_by_side(ours, ref)
+            self.stop_reference(ref)
             self.say("concurrency sweep (voicebot)")
             levels = self.levels or ([1, 2] if self.quick else [1, 2, 4])
-            await self.llm_idle(llm_port)
+            await self.llm_idle()
             conc = await self.concurrency(ours, levels)
         finally:
-            if ref is not None:
-                ref.stop()
+            self.stop_reference(ref)
             ours.stop()
         result = self.results(samples, conc, load_before)
         write_results(result, self.out_dir)  # what is measured so far survives a later failure
@@ -428,7 +452,10 @@ class Bench:
                                      "whisper_encoder_window": "full (stock faster-whisper, 30 s)"},
                        "speech_end": "Silero VAD offline on the source WAV (benchmarks/speech_end.py), cached",
                        "interleaving": "call by call, order alternating (ours first on even calls); each call "
-                                       "starts once the shared LLM server has finished every earlier answer"},
+                                       "starts once both LLM servers have finished every earlier answer",
+                       "llm_servers": "one llama.cpp server each, same model and settings; ours never cuts an "
+                                      "answer for another request, the reference's runs llama-cpp-python's "
+                                      "default (a new request ends the one in progress)"},
             "stages_ours": stage_breakdown(mine_paired),
             "server_bot_audio_first_ours": summary([s.server_ms["bot_audio_first"] for s in mine_paired
                                                     if "bot_audio_first" in s.server_ms]),

@@ -27,7 +27,7 @@ class EmbeddedLlamaServer:
 
     def __init__(self, model_path: Path, host: str = "127.0.0.1", port: int = 0, n_ctx: int = 2048,
                  n_threads: int = 2, log_file: Path | None = None, model_alias: str = "embedded",
-                 prompt_cache: bool = True):
+                 prompt_cache: bool = True, interrupt_requests: bool = False):
         if not Path(model_path).is_file():
             raise LLMServerError(f"GGUF model file not found: {model_path}")
         self.model_path = Path(model_path)
@@ -38,6 +38,7 @@ class EmbeddedLlamaServer:
         self.log_file = log_file
         self.model_alias = model_alias
         self.prompt_cache = prompt_cache
+        self.interrupt_requests = interrupt_requests  # True only for the benchmark's stock reference
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -54,7 +55,7 @@ class EmbeddedLlamaServer:
             # One request at a time, to its end: by default llama-cpp-python ends the answer in progress
             # (a silent "[DONE]") as soon as another request waits, i.e. one call's answer is cut short
             # whenever another call asks.
-            "--interrupt_requests", "false",
+            "--interrupt_requests", "true" if self.interrupt_requests else "false",
             # Keeps the KV cache of the shared prompt prefix (system prompt + knowledge) between requests.
             *(["--cache", "true", "--cache_type", "ram"] if self.prompt_cache else []),
         ]
