@@ -219,6 +219,7 @@ class Bench:
         lc = self.llm_config()
         self.ref_llm = EmbeddedLlamaServer(resolve("llm", s).local_path, n_ctx=s.llm.embedded_ctx,
                                            n_threads=s.llm.embedded_threads, prompt_cache=s.llm.prompt_cache,
+                                           cache_mb=s.llm.embedded_cache_mb,
                                            interrupt_requests=True,
                                            log_file=s.server.data_dir / "bench" / "reference-llama.log").start()
         self.llm_ports.append(self.ref_llm.port)

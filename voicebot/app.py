@@ -204,7 +204,8 @@ class Worker:
             if s.llm.backend == "embedded":
                 self.llm_server = EmbeddedLlamaServer(
                     llm.local_path, port=s.llm.embedded_port, n_ctx=s.llm.embedded_ctx, n_threads=s.llm.embedded_threads,
-                    log_file=s.server.data_dir / "logs" / "llama-server.log", prompt_cache=s.llm.prompt_cache)
+                    log_file=s.server.data_dir / "logs" / "llama-server.log", prompt_cache=s.llm.prompt_cache,
+                    cache_mb=s.llm.embedded_cache_mb)
                 (s.server.data_dir / "logs").mkdir(parents=True, exist_ok=True)
                 await self.llm_server.start_async()
                 base_url, model = self.llm_server.base_url, self.llm_server.model_alias

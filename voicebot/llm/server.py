@@ -27,7 +27,7 @@ class EmbeddedLlamaServer:
 
     def __init__(self, model_path: Path, host: str = "127.0.0.1", port: int = 0, n_ctx: int = 2048,
                  n_threads: int = 2, log_file: Path | None = None, model_alias: str = "embedded",
-                 prompt_cache: bool = True, interrupt_requests: bool = False):
+                 prompt_cache: bool = True, interrupt_requests: bool = False, cache_mb: int = 128):
         if not Path(model_path).is_file():
             raise LLMServerError(f"GGUF model file not found: {model_path}")
         self.model_path = Path(model_path)
@@ -39,6 +39,7 @@ class EmbeddedLlamaServer:
         self.model_alias = model_alias
         self.prompt_cache = prompt_cache
         self.interrupt_requests = interrupt_requests  # True only for the benchmark's stock reference
+        self.cache_mb = cache_mb
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -57,7 +58,11 @@ class EmbeddedLlamaServer:
             # whenever another call asks.
             "--interrupt_requests", "true" if self.interrupt_requests else "false",
             # Keeps the KV cache of the shared prompt prefix (system prompt + knowledge) between requests.
-            *(["--cache", "true", "--cache_type", "ram"] if self.prompt_cache else []),
+            # Bounded: llama-cpp-python saves a 3-11 MB state after every answer and scans every saved
+            # state, in Python, before each request; at its 2 GB default a benchmark run's server grew to
+            # 2.4 GB and its answers slowed call after call (a turn of 8 s by the tenth call).
+            *(["--cache", "true", "--cache_type", "ram", "--cache_size", str(self.cache_mb << 20)]
+              if self.prompt_cache else []),
         ]
 
     def spawn(self) -> None:
