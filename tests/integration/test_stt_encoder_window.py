@@ -96,3 +96,35 @@ def test_a_short_turn_keeps_the_full_window(model_path):
     assert engine.model.frames.last == 3000
     engine.transcribe(audio[: int(2.6 * 16000)])
     assert engine.model.frames.last == speech_window_frames(int(2.6 * 16000), 10.0) == 1000
+
+
+@pytest.mark.parametrize(("seconds", "tokens"), [(0.5, 26), (1.0, 32), (3.0, 56), (8.3, 119), (60.0, 440)])
+def test_a_turn_decodes_at_most_twelve_tokens_a_second_plus_twenty(seconds, tokens):
+    from voicebot.stt.whisper import max_new_tokens
+
+    assert max_new_tokens(seconds) == tokens
+
+
+def test_the_token_bound_cuts_no_word_of_the_fastest_clips(model_path):
+    """The bound that stops a looping decode (7.4 s for a 1-s turn) leaves real speech whole: 004 is the
+    fastest speech of the shared clips (6 tokens a second); each decodes the same with and without it."""
+    from voicebot.stt.whisper import DECODE_OPTIONS
+
+    engine = WhisperEngine(model_path, cpu_threads=2)
+    for name in ["004.wav", "029.wav", "001.wav"]:
+        audio = read_wav(clip(name), 16000).astype(np.float32) / 32768.0
+        segments, _ = engine.model.transcribe(audio, language="fr", beam_size=1, **DECODE_OPTIONS)
+        unbounded = " ".join(s.text.strip() for s in segments).strip()
+        assert engine.transcribe(audio).text == unbounded, name
+
+
+def test_the_token_bound_reaches_the_decoder(model_path, monkeypatch):
+    import voicebot.stt.whisper as whisper
+
+    engine = WhisperEngine(model_path, cpu_threads=2)
+    audio = read_wav(clip("004.wav"), 16000).astype(np.float32) / 32768.0
+    whole = engine.transcribe(audio).text
+    monkeypatch.setattr(whisper, "MAX_TOKENS_PER_S", 0)
+    monkeypatch.setattr(whisper, "MAX_TOKENS_BASE", 4)
+    cut = engine.transcribe(audio).text
+    assert 0 < len(cut.split()) <= 4 < len(whole.split()), (cut, whole)

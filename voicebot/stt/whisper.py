@@ -22,6 +22,17 @@ log = logging.getLogger(__name__)
 # the turn), no conditioning on a previous window.
 DECODE_OPTIONS = dict(temperature=0.0, condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
                       compression_ratio_threshold=2.4, log_prob_threshold=-1.0, no_speech_threshold=0.6)
+# Bound on the tokens decoded per second of audio. The fastest of the shared French clips needs 6 per second
+# (Whisper's tokenizer on its transcript); greedy decoding that loops on a short or unclear turn otherwise runs
+# to Whisper's 448-token limit: 7.4 s for a 1-s turn in the product benchmark, on the critical path, for a
+# transcript the guard then rejects as a loop anyway.
+MAX_TOKENS_PER_S = 12
+MAX_TOKENS_BASE = 20
+
+
+def max_new_tokens(duration_s: float) -> int:
+    """The most tokens a turn of this length can hold, with a wide margin; a loop stops there."""
+    return min(440, MAX_TOKENS_BASE + int(MAX_TOKENS_PER_S * duration_s))
 
 
 @dataclass
@@ -122,6 +133,7 @@ class WhisperEngine:
         frames.n = window
         try:
             segments, _info = self.model.transcribe(audio, language=self.language, beam_size=self.beam_size,
+                                                    max_new_tokens=max_new_tokens(len(audio) / 16000),
                                                     **DECODE_OPTIONS)
             segs = list(segments)
         finally:
@@ -147,7 +159,8 @@ class WhisperEngine:
         opts = {k: v for k, v in DECODE_OPTIONS.items() if k not in ("condition_on_previous_text", "vad_filter")}
         segments, _info = self.batched.transcribe(
             np.concatenate(parts), language=self.language, beam_size=self.beam_size, batch_size=len(audios),
-            clip_timestamps=[{"start": s, "end": e} for s, e in spans], vad_filter=False, **opts)
+            clip_timestamps=[{"start": s, "end": e} for s, e in spans], vad_filter=False,
+            max_new_tokens=max_new_tokens(max(e - s for s, e in spans)), **opts)
         by_turn: list[list] = [[] for _ in audios]
         for seg in segments:
             i = next((k for k, (s, e) in enumerate(spans) if s - 0.01 <= seg.start < e), None)
