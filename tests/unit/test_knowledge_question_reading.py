@@ -86,6 +86,9 @@ def test_question_words_are_not_topics(word, is_question):
      "Étudiants : étudiants du supérieur et apprentis, avec la formule Étudiant."),
     ("jusqu'à quel âge on a droit au permis", "Âge : de 18 à 25 ans.",
      "Montant maximal : l'aide peut atteindre 1 300 € par jeune."),
+    # "combien la réduction": a rate answers as well as an amount; a duration in months does not
+    ("c'est combien la réduction sur le forfait mois", "Réduction : 75 % sur le forfait.",
+     "Durée des droits : de 1 à 12 mois, renouvelables."),
 ])
 def test_the_kind_of_figure_asked_is_favoured(question, right, wrong):
     assert _intent_bonus(question, right) > _intent_bonus(question, wrong)

@@ -344,6 +344,7 @@ def _labelled_sentences(text: str) -> list[tuple[str, str]]:
 _WANTS_PERCENT = re.compile(r"\b(pourcent\w*|pour cent|taux)\b|%", re.IGNORECASE)
 _WANTS_AGE = re.compile(r"\b(quel [aâ]ge|[aâ]ge (minimum|maximum|limite))\b", re.IGNORECASE)
 _COUNT_OF = re.compile(r"\bcombien de ([a-zà-ÿ]{4,})", re.IGNORECASE)
+_ASKS_REDUCTION = re.compile(r"\b(r[ée]duction|remise|rabais|ristourne)s?\b", re.IGNORECASE)
 _MONEY = re.compile(r"\d\s*(€|euros?\b|M€|Md€)")
 
 
@@ -364,8 +365,8 @@ def _intent_bonus(question: str, sentence: str) -> float:
         bonus += 0.35 if re.search(rf"\d[\d\s]*\s+(de\s+)?{re.escape(fold(count.group(1))[:5])}",
                                    fold(sentence)) else 0.0
     elif _WANTS_FIGURE.search(question) or lexicon.facet(question) == "price":
-        if _MONEY.search(sentence):
-            bonus += 0.3
+        if _MONEY.search(sentence) or (_ASKS_REDUCTION.search(question) and "%" in sentence):
+            bonus += 0.3  # an amount; for "combien la réduction", a rate answers as well as an amount
         elif re.search(r"\d\s*(%|ans\b|mois\b)", sentence):
             bonus += 0.1
         elif not re.search(r"gratuit", sentence, re.IGNORECASE):
