@@ -106,7 +106,7 @@ def test_a_turn_decodes_at_most_twelve_tokens_a_second_plus_twenty(seconds, toke
 
 
 def test_the_token_bound_cuts_no_word_of_the_fastest_clips(model_path):
-    """The bound that stops a looping decode (7.4 s for a 1-s turn) leaves real speech whole: 004 is the
+    """The bound that stops a looping decode leaves real speech whole: 004 is the
     fastest speech of the shared clips (6 tokens a second); each decodes the same with and without it."""
     from voicebot.stt.whisper import DECODE_OPTIONS
 

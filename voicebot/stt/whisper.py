@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 DECODE_OPTIONS = dict(temperature=0.0, condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
                       compression_ratio_threshold=2.4, log_prob_threshold=-1.0, no_speech_threshold=0.6)
 # Bound on the tokens decoded per second of audio. The fastest of the shared French clips needs 6 per second
-# (Whisper's tokenizer on its transcript); greedy decoding that loops on a short or unclear turn otherwise runs
-# to Whisper's 448-token limit: 7.4 s for a 1-s turn in the product benchmark, on the critical path, for a
-# transcript the guard then rejects as a loop anyway.
+# (Whisper's tokenizer on its transcript). A greedy decode that loops (a 7-s sentence came back as 815
+# characters of repetition, see the window retry below) otherwise runs on to Whisper's 448-token limit, on
+# the critical path, for a transcript the guard rejects anyway.
 MAX_TOKENS_PER_S = 12
 MAX_TOKENS_BASE = 20
 
