@@ -36,6 +36,7 @@ import numpy as np
 from benchmarks.speech_end import SpeechEndCache
 from benchmarks.turn_pairing import canned_phrases, pair_turns
 from voicebot.config import Settings
+from voicebot.llm.server import EmbeddedLlamaServer
 from benchmarks.harness import CLIPS, REPO, ServerProcess, free_port
 from voicebot.models import resolve
 from voicebot.pipeline.call_state import LATENCY_MARKS
@@ -147,7 +148,7 @@ class Bench:
     product_section: bool = True
     log: list[str] = field(default_factory=list)
     llm_ports: list[int] = field(default_factory=list)  # the LLM servers llm_idle drains
-    ref_llm: object | None = None  # the reference's llama.cpp server (EmbeddedLlamaServer)
+    ref_llm: EmbeddedLlamaServer | None = None  # the reference's own llama.cpp server
 
     def say(self, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -212,8 +213,6 @@ class Bench:
         an abandoned answer's stream open after a hang-up, which on ours (one request at a time, never
         cut) would hold the server for every later call.
         """
-        from voicebot.llm.server import EmbeddedLlamaServer
-
         s = self.settings
         wc = self.whisper_config()
         lc = self.llm_config()
@@ -243,8 +242,8 @@ class Bench:
         if ref is not None:
             ref.stop()
         if self.ref_llm is not None:
-            self.ref_llm.stop()  # type: ignore[attr-defined]
-            self.llm_ports.remove(self.ref_llm.port)  # type: ignore[attr-defined]
+            self.ref_llm.stop()
+            self.llm_ports.remove(self.ref_llm.port)
             self.ref_llm = None
 
     async def warm_up(self, servers: list[tuple[str, ServerProcess]]) -> None:

@@ -23,24 +23,8 @@ from typing import Any
 
 
 def reason(answerer: Any, question: str, on_date: date) -> str:
-    """The answerer's own verdict on one question, named by what decided it."""
-    from voicebot.knowledge import lexicon
-    from voicebot.knowledge.extractive import foreign_subject
-
-    detected = lexicon.detect_schemes(question)
-    named = bool(detected) and detected[0][1] >= 0.9
-    retrieved = answerer.retrieve(question, on_date)
-    if retrieved.relevant:
-        return "answered"
-    if named:
-        return "named_off_topic"
-    relevance = max((h.relevance for h in retrieved.hits[:3]), default=0.0)
-    if relevance < answerer.settings.min_relevance:
-        return "low_relevance"
-    hits = answerer.retriever.search(lexicon.rewrite(question), on_date, 12)
-    if answerer.unknown_terms(question, hits):
-        return "unknown_words"
-    return "foreign" if foreign_subject(question, retrieved.hits) else "low_relevance"
+    """The answerer's own verdict on one question: "answered", or what refused it (``Retrieved.refused_by``)."""
+    return answerer.retrieve(question, on_date).refused_by or "answered"
 
 
 def count(answerer: Any, items: list[dict]) -> dict[str, dict[str, int]]:

@@ -37,6 +37,9 @@ class Retrieved:
     hits: list[SearchHit]
     relevant: bool
     relevance: float
+    # What refused it: "low_relevance", or the rule that overrode a relevant enough score ("unknown_words",
+    # "foreign", "named_off_topic"); None when relevant (benchmarks/refusal_reasons.py counts these).
+    refused_by: str | None = None
 
     def passages_text(self) -> list[str]:
         return [context_of(h) for h in self.hits]
@@ -79,7 +82,7 @@ class ExtractiveAnswerer:
             query += " " + lexicon.BY_ID[scheme].name if scheme in lexicon.BY_ID else ""
         hits = self.retriever.search(query, on_date, max(self.settings.top_k, 12))
         if not hits:
-            return Retrieved([], False, 0.0)
+            return Retrieved([], False, 0.0, "low_relevance")
         if named:
             kept = [h for h in hits if h.chunk.scheme == named]
             if not kept and named in lexicon.BY_ID:
@@ -89,20 +92,26 @@ class ExtractiveAnswerer:
         else:
             kept = [h for h in hits if h.chunk.scheme == hits[0].chunk.scheme][:4]
         if not kept:
-            return Retrieved([], False, 0.0)
+            return Retrieved([], False, 0.0, "low_relevance")
         relevance = max(h.relevance for h in kept[:3])
+        rule = None  # a rule that refuses whatever the score
         if named and strength >= 0.9:
             # The caller named the scheme: its passages answer unless the question is about a problem the
             # base never mentions. Long or familiar questions dilute the relevance score, not the name.
             relevance += self.settings.named_scheme_bonus
             if self.off_topic_problem(question, hits) or foreign_subject(question, kept):
-                relevance = min(relevance, self.settings.min_relevance - 0.01)
+                rule = "named_off_topic"
             else:
                 relevance = max(relevance, self.settings.min_relevance)
-        elif (self.unknown_terms(question, hits) or foreign_subject(question, kept)
-              or self.foreign_field(question, on_date, kept[0].chunk.scheme)):
-            relevance = min(relevance, self.settings.min_relevance - 0.01)  # it asks about what the base lacks
-        return Retrieved(kept, relevance >= self.settings.min_relevance, relevance)
+        elif self.unknown_terms(question, hits):
+            rule = "unknown_words"  # it asks about what the base lacks
+        elif foreign_subject(question, kept) or self.foreign_field(question, on_date, kept[0].chunk.scheme):
+            rule = "foreign"
+        floor = self.settings.min_relevance
+        if rule:
+            refused_by = rule if relevance >= floor or rule == "named_off_topic" else "low_relevance"
+            return Retrieved(kept, False, min(relevance, floor - 0.01), refused_by)
+        return Retrieved(kept, relevance >= floor, relevance, None if relevance >= floor else "low_relevance")
 
     def unknown_terms(self, question: str, hits: list[SearchHit] | None = None) -> list[str]:
         """Content words of the question that no document uses and the lexicon does not know.
